@@ -1,0 +1,201 @@
+"""Ingest benchmark driver (see bench/ingest). Prints events/s for trailhound and DuckDB on
+the same corpus and threads, their ratio, trailhound's peak RSS, and trailhound from s3://."""
+
+import argparse
+import gzip
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from multiprocessing import Pool
+from pathlib import Path
+
+DATA = Path(os.environ.get("TRAILHOUND_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+PER_FILE = 400
+
+
+def sample_events():
+    """Every valid real CloudTrail record in ../shared/data."""
+    events = []
+    for f in sorted((DATA / "stratus_red_team_detonation_logs" / "detonation-logs").glob("*.json")):
+        events += json.loads(f.read_text())
+    for f in sorted((DATA / "elastic_integrations_cloudtrail_edge_cases").glob("*.log")):
+        for line in f.read_text().splitlines():
+            if line.strip():
+                events.append(json.loads(line))
+    doc = json.loads((DATA / "awsdocs_cloudtrail_log_examples" / "cloudtrail_user_guide_event_examples.json").read_text())
+    events += [e["event"] for e in doc["events"]]
+    with gzip.open(DATA / "traildiscover_event_catalog" / "log_examples.ndjson.gz", "rt") as f:
+        events += [json.loads(line)["event"] for line in f]
+    return [e for e in events if isinstance(e.get("eventTime"), str) and isinstance(e.get("eventName"), str)]
+
+
+def write_files(args):
+    """Write files [lo, hi) of the corpus; deterministic for the seed."""
+    lo, hi, out, seed, events = args
+    rng = random.Random(seed * 1_000_003 + lo)
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    for n in range(lo, hi):
+        t0 = start + timedelta(minutes=5 * n)
+        region = ["us-east-1", "eu-west-1", "ap-southeast-2"][n % 3]
+        records = []
+        for i in range(PER_FILE):
+            e = dict(rng.choice(events))
+            e["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            e["eventTime"] = (t0 + timedelta(milliseconds=rng.randrange(300_000))).strftime("%Y-%m-%dT%H:%M:%SZ")
+            e["awsRegion"] = region
+            e["recipientAccountId"] = "123456789012"
+            records.append(e)
+        d = out / "AWSLogs/123456789012/CloudTrail" / region / t0.strftime("%Y/%m/%d")
+        d.mkdir(parents=True, exist_ok=True)
+        name = f"123456789012_CloudTrail_{region}_{t0.strftime('%Y%m%dT%H%MZ')}_{n:06d}.json.gz"
+        with gzip.open(d / name, "wb", compresslevel=6) as f:
+            f.write(json.dumps({"Records": records}, separators=(",", ":")).encode())
+
+
+def build_corpus(out: Path, events_wanted: int, seed: int):
+    files = -(-events_wanted // PER_FILE)
+    marker = out / ".complete"
+    if marker.exists() and marker.read_text() == f"{files}:{seed}":
+        return files * PER_FILE
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    events = sample_events()
+    print(f"building corpus: {files} files x {PER_FILE} records from {len(events)} real records", file=sys.stderr)
+    chunks = [(lo, min(lo + 100, files), out, seed, events) for lo in range(0, files, 100)]
+    with Pool(os.cpu_count()) as p:
+        p.map(write_files, chunks)
+    marker.write_text(f"{files}:{seed}")
+    return files * PER_FILE
+
+
+def run_trailhound(binary, src, lake, threads):
+    shutil.rmtree(lake, ignore_errors=True) if not str(lake).startswith("s3://") else None
+    cmd = ["/usr/bin/time", "-f", "%M", binary, "ingest", "cloudtrail", str(src), "--lake", str(lake), "--json", "--threads", str(threads)]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"trailhound failed: {p.stderr}")
+    summary = json.loads(p.stdout)
+    rss_kib = int(p.stderr.strip().splitlines()[-1])
+    return summary, wall, rss_kib
+
+
+# The same flattened columns trailhound writes (without its derived ones), as DuckDB SQL.
+STRINGS = {
+    "event_version": "eventVersion", "event_id": "eventID", "event_type": "eventType",
+    "event_category": "eventCategory", "event_source": "eventSource", "event_name": "eventName",
+    "aws_region": "awsRegion", "source_ip_address": "sourceIPAddress", "user_agent": "userAgent",
+    "error_code": "errorCode", "error_message": "errorMessage", "request_id": "requestID",
+    "recipient_account_id": "recipientAccountId", "shared_event_id": "sharedEventID",
+    "vpc_endpoint_id": "vpcEndpointId", "vpc_endpoint_account_id": "vpcEndpointAccountId",
+    "user_identity_type": "userIdentity.type", "user_identity_principal_id": "userIdentity.principalId",
+    "user_identity_arn": "userIdentity.arn", "user_identity_account_id": "userIdentity.accountId",
+    "user_identity_access_key_id": "userIdentity.accessKeyId", "user_identity_user_name": "userIdentity.userName",
+    "user_identity_invoked_by": "userIdentity.invokedBy",
+    "session_issuer_type": "userIdentity.sessionContext.sessionIssuer.type",
+    "session_issuer_principal_id": "userIdentity.sessionContext.sessionIssuer.principalId",
+    "session_issuer_arn": "userIdentity.sessionContext.sessionIssuer.arn",
+    "session_issuer_account_id": "userIdentity.sessionContext.sessionIssuer.accountId",
+    "session_issuer_user_name": "userIdentity.sessionContext.sessionIssuer.userName",
+    "source_identity": "userIdentity.sessionContext.sourceIdentity",
+}
+JSONS = {
+    "request_parameters": "requestParameters", "response_elements": "responseElements",
+    "additional_event_data": "additionalEventData", "resources": "resources", "tls_details": "tlsDetails",
+    "service_event_details": "serviceEventDetails", "insight_details": "insightDetails", "user_identity": "userIdentity",
+}
+
+
+def run_duckdb(src, out, threads):
+    import duckdb
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cols = ["CAST(json_extract_string(r, '$.eventTime') AS TIMESTAMPTZ) AS event_time"]
+    cols += [f"json_extract_string(r, '$.{path}') AS {name}" for name, path in STRINGS.items()]
+    cols += [
+        "CAST(json_extract(r, '$.readOnly') AS BOOLEAN) AS read_only",
+        "CAST(json_extract(r, '$.managementEvent') AS BOOLEAN) AS management_event",
+        "CAST(json_extract_string(r, '$.userIdentity.sessionContext.attributes.mfaAuthenticated') AS BOOLEAN) AS session_mfa_authenticated",
+        "TRY_CAST(json_extract_string(r, '$.userIdentity.sessionContext.attributes.creationDate') AS TIMESTAMPTZ) AS session_creation_date",
+    ]
+    cols += [f"CAST(json_extract(r, '$.{path}') AS VARCHAR) AS {name}" for name, path in JSONS.items()]
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    sql = f"""
+        COPY (
+          SELECT {', '.join(cols)}, filename AS source_uri
+          FROM (SELECT unnest(Records) AS r, filename
+                FROM read_json('{src}/**/*.json.gz', columns = {{'Records': 'JSON[]'}}, filename = true,
+                               maximum_object_size = 1073741824))
+        ) TO '{out / "cloudtrail.parquet"}' (FORMAT parquet, COMPRESSION zstd)
+    """
+    t = time.perf_counter()
+    con.execute(sql)
+    wall = time.perf_counter() - t
+    n = con.execute(f"SELECT count(*) FROM '{out / 'cloudtrail.parquet'}'").fetchone()[0]
+    return n, wall
+
+
+def upload_corpus(src: Path, bucket: str):
+    """Upload the corpus to the emulator (plain HTTP PUTs; the emulator takes unsigned requests)."""
+    import urllib.request
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")).read()
+    for path in sorted(src.rglob("*.json.gz")):
+        key = path.relative_to(src).as_posix()
+        req = urllib.request.Request(f"{endpoint}/{bucket}/{key}", data=path.read_bytes(), method="PUT")
+        urllib.request.urlopen(req).read()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-s3", action="store_true")
+    ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--work", default=str(Path(__file__).resolve().parent / "out"))
+    a = ap.parse_args()
+    work = Path(a.work)
+    corpus = work / "corpus"
+    events = build_corpus(corpus, a.events, a.seed)
+    size = sum(p.stat().st_size for p in corpus.rglob("*.json.gz"))
+    files = sum(1 for _ in corpus.rglob("*.json.gz"))
+    print(f"corpus: {events:,} events in {files:,} .json.gz files, {size / 2**20:.0f} MiB, threads={a.threads}")
+
+    summary, wall, rss = run_trailhound(a.bin, corpus, work / "lake", a.threads)
+    assert summary["events_ingested"] == events, summary
+    th_rate = events / wall
+    print(f"trailhound (local files):  {th_rate:>12,.0f} events/s  ({wall:.2f} s wall, peak RSS {rss / 1024:.0f} MiB)")
+
+    if not a.skip_duckdb:
+        n, dwall = run_duckdb(corpus, work / "duckdb", a.threads)
+        assert n == events, (n, events)
+        d_rate = events / dwall
+        print(f"duckdb {__import__('duckdb').__version__} (same files):   {d_rate:>12,.0f} events/s  ({dwall:.2f} s)")
+        print(f"ratio trailhound/duckdb:   {th_rate / d_rate:>12.1f}x")
+
+    if not a.skip_s3 and os.environ.get("AWS_ENDPOINT_URL"):
+        bucket = f"bench-{os.getpid()}"
+        t = time.perf_counter()
+        upload_corpus(corpus, bucket)
+        print(f"(uploaded corpus to the emulator in {time.perf_counter() - t:.1f} s)")
+        s3sum, s3wall, s3rss = run_trailhound(a.bin, f"s3://{bucket}/AWSLogs/", work / "lake-s3", a.threads)
+        assert s3sum["events_ingested"] == events, s3sum
+        s3_rate = events / s3wall
+        print(f"trailhound (s3://, emulator): {s3_rate:>9,.0f} events/s  ({s3wall:.2f} s, peak RSS {s3rss / 1024:.0f} MiB)")
+        print(f"ratio s3/local:            {s3_rate / th_rate:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+//! The detectors crate's error type.
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lake could not be opened.
+    #[error(transparent)]
+    Lake(#[from] pipeline::Error),
+
+    /// A query failed to plan or run; the message says where.
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+
+    /// S3 access for the query engine could not be set up.
+    #[error("s3 lake {bucket}: {message}")]
+    ObjectStore { bucket: String, message: String },
+}

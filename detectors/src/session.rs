@@ -1,0 +1,108 @@
+//! A DataFusion session over a lake: each lake table registered as a listing table over its
+//! Hive-partitioned Parquet files (so `account_id`, `region` and `dt` filters prune files),
+//! plus JSON functions for the JSON text columns.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use aws_credential_types::provider::ProvideCredentials;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::aws::AmazonS3Builder;
+use pipeline::lake::{Lake, LakeLocation};
+
+use crate::{Error, Result};
+
+/// The lake tables a session registers, with their file schemas.
+pub fn lake_tables() -> Vec<(&'static str, SchemaRef)> {
+    vec![("cloudtrail", pipeline::cloudtrail::table::schema())]
+}
+
+fn query_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+    let context = context.into();
+    move |source| Error::Query { context, source }
+}
+
+/// A session with every lake table registered.
+pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut ctx = SessionContext::new_with_config(config);
+    datafusion_functions_json::register_all(&mut ctx).map_err(query_err("registering JSON functions"))?;
+
+    if let LakeLocation::S3 { bucket, .. } = lake.location() {
+        register_s3(&ctx, bucket, sdk).await?;
+    }
+    for (name, schema) in lake_tables() {
+        if let LakeLocation::Local(root) = lake.location() {
+            // An empty table is a table with no files, not an error.
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Error::Lake(pipeline::Error::Io {
+                    op: "creating table directory",
+                    path: dir.clone(),
+                    source: e,
+                })
+            })?;
+        }
+        let url = lake.table_url(name);
+        let table_url = ListingTableUrl::parse(&url).map_err(query_err(format!("table {name} at {url}")))?;
+        let partitions = pipeline::cloudtrail::table::PARTITION_COLUMNS
+            .iter()
+            .map(|c| (c.to_string(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions);
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(schema);
+        let table = ListingTable::try_new(config).map_err(query_err(format!("table {name} at {url}")))?;
+        ctx.register_table(name, Arc::new(table))
+            .map_err(query_err(format!("registering table {name}")))?;
+    }
+    Ok(ctx)
+}
+
+/// Let the session read `s3://bucket` with the same settings as the SDK (endpoint,
+/// credentials, region).
+async fn register_s3(ctx: &SessionContext, bucket: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<()> {
+    let err = |message: String| Error::ObjectStore {
+        bucket: bucket.to_string(),
+        message,
+    };
+    let sdk = sdk.ok_or_else(|| err("no AWS configuration".into()))?;
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(sdk.region().map_or("us-east-1".to_string(), |r| r.to_string()));
+    if let Some(provider) = sdk.credentials_provider() {
+        let creds = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| err(format!("loading AWS credentials: {e}")))?;
+        builder = builder
+            .with_access_key_id(creds.access_key_id())
+            .with_secret_access_key(creds.secret_access_key());
+        if let Some(token) = creds.session_token() {
+            builder = builder.with_token(token);
+        }
+    }
+    if let Some(endpoint) = sdk.endpoint_url() {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_virtual_hosted_style_request(false);
+    }
+    let store = builder.build().map_err(|e| err(e.to_string()))?;
+    let url = url::Url::parse(&format!("s3://{bucket}")).map_err(|e| err(e.to_string()))?;
+    ctx.register_object_store(&url, Arc::new(store));
+    Ok(())
+}
+
+/// Run one SQL statement and collect its result.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+    let df = ctx.sql(sql).await.map_err(query_err("planning query"))?;
+    df.collect().await.map_err(query_err("running query"))
+}

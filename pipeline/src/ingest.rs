@@ -1,0 +1,679 @@
+//! The CloudTrail ingest run: list sources, skip what the manifest knows, read and parse the
+//! rest on worker threads, write partitioned Parquet, quarantine what cannot be read, and
+//! commit — data files first, the manifest last.
+//!
+//! Work is split into commit segments (bounded by objects and bytes) so that a long run
+//! commits as it goes and an interrupted or crashed run loses at most one segment of work,
+//! which the next run redoes. Within a segment, object fetches (local reads or concurrent S3
+//! GETs) feed a bounded queue; each worker owns its partition writers, so workers never
+//! contend for a lock on the hot path.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::cloudtrail::reader::{ReadOptions, RecordSink, Shape, read_object};
+use crate::cloudtrail::record::RawEvent;
+use crate::cloudtrail::table::{self, CloudTrailBuilder, JSON_COLUMNS, UNIQUE_COLUMNS, check};
+use crate::lake::Lake;
+use crate::lake::manifest::{Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id};
+use crate::lake::quarantine::{QuarantineRecord, QuarantineWriter};
+use crate::lake::writer::{PartitionedWriter, StagedFile, WriterLimits, writer_properties};
+use crate::lake::partition_value;
+use crate::source::{self, ObjectLoc, SourceObject, path_account_region};
+use crate::{Error, Result};
+
+const TABLE: &str = "cloudtrail";
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Parsing and encoding threads.
+    pub threads: usize,
+    pub reader: ReadOptions,
+    pub limits: WriterLimits,
+    pub zstd_level: i32,
+    /// A commit segment ends after this many objects…
+    pub segment_max_objects: usize,
+    /// …or this many bytes of objects as stored.
+    pub segment_max_bytes: u64,
+    /// S3 GETs in flight.
+    pub fetch_concurrency: usize,
+    /// Objects up to this size are read into memory whole; larger ones are streamed.
+    pub in_memory_max_bytes: u64,
+    /// Set to stop early: the current segment is committed and the run ends.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            reader: ReadOptions::default(),
+            limits: WriterLimits::default(),
+            zstd_level: 1,
+            segment_max_objects: 50_000,
+            segment_max_bytes: 8 << 30,
+            fetch_concurrency: 32,
+            in_memory_max_bytes: 64 << 20,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Counters a progress display can poll while the ingest runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files_total: AtomicU64,
+    pub files_done: AtomicU64,
+    pub events: AtomicU64,
+    pub bytes: AtomicU64,
+    pub quarantined: AtomicU64,
+}
+
+/// What an ingest did (the `--json` summary).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub files_read: u64,
+    pub events_ingested: u64,
+    pub events_duplicate: u64,
+    pub files_skipped: u64,
+    pub files_quarantined: u64,
+    pub records_quarantined: u64,
+    pub seconds: f64,
+    /// Objects the manifest already had (their events are counted in `events_duplicate`).
+    pub files_already_ingested: u64,
+    /// Objects that could not be fetched or opened; the next run tries them again.
+    pub files_failed: u64,
+    /// Bytes of the objects read, as stored.
+    pub bytes_read: u64,
+    pub data_files_written: u64,
+    /// Files of earlier runs that stopped before committing, removed.
+    pub orphans_removed: u64,
+    /// The run stopped early (interrupted); what was committed stays, the rest is read next time.
+    pub interrupted: bool,
+    pub lake: String,
+    pub run_id: String,
+    /// The first errors of failed objects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// Where a fetched object's bytes are.
+enum Body {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+    Temp(tempfile::NamedTempFile),
+}
+
+struct Job {
+    obj: SourceObject,
+    body: std::result::Result<Body, String>,
+}
+
+/// Ingest CloudTrail from `sources` into `lake`.
+pub async fn ingest_cloudtrail(
+    sources: &[String],
+    lake: &Lake,
+    s3: Option<&aws_sdk_s3::Client>,
+    opts: &IngestOptions,
+    progress: Arc<Progress>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut summary = Summary {
+        lake: lake.uri(),
+        run_id: run.clone(),
+        ..Summary::default()
+    };
+    let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
+    summary.orphans_removed = clean_orphans(lake, TABLE, &index).await? as u64;
+
+    let mut todo = Vec::new();
+    let mut seen = HashSet::new();
+    for src in sources {
+        for obj in source::list(src, s3).await? {
+            if !seen.insert(obj.uri.clone()) {
+                continue;
+            }
+            if let Some(reason) = obj.skip {
+                tracing::debug!(uri = %obj.uri, reason, "skipped by name");
+                summary.files_skipped += 1;
+            } else if let Some(events) = index.known(&obj.uri, obj.size, &obj.version) {
+                summary.files_already_ingested += 1;
+                summary.events_duplicate += events;
+            } else {
+                if index.changed(&obj.uri) {
+                    tracing::warn!(uri = %obj.uri, "source changed since it was ingested; reading it again");
+                }
+                todo.push(obj);
+            }
+        }
+    }
+    progress.files_total.store(todo.len() as u64, Ordering::Relaxed);
+    tracing::info!(objects = todo.len(), known = summary.files_already_ingested, "ingest planned");
+
+    let props = Arc::new(writer_properties(
+        &JSON_COLUMNS.iter().chain(UNIQUE_COLUMNS).copied().collect::<Vec<_>>(),
+        opts.zstd_level,
+    ));
+    let seen_hashes = Arc::new(Mutex::new(HashSet::new()));
+    let mut segment = 0u32;
+    let mut rest = &todo[..];
+    while !rest.is_empty() {
+        if opts.cancel.load(Ordering::Relaxed) {
+            summary.interrupted = true;
+            break;
+        }
+        let mut n = 0;
+        let mut bytes = 0;
+        while n < rest.len() && n < opts.segment_max_objects && (n == 0 || bytes < opts.segment_max_bytes) {
+            bytes += rest[n].size;
+            n += 1;
+        }
+        let (objs, tail) = rest.split_at(n);
+        rest = tail;
+        let ctx = SegmentCtx {
+            lake: lake.clone(),
+            run: run.clone(),
+            segment,
+            opts: opts.clone(),
+            props: props.clone(),
+            index: index.clone(),
+            seen_hashes: seen_hashes.clone(),
+            progress: progress.clone(),
+        };
+        let result = run_segment(ctx, objs, s3).await?;
+        commit_segment(lake, &run, segment, result, &mut summary).await?;
+        segment += 1;
+    }
+    if opts.cancel.load(Ordering::Relaxed) && !rest.is_empty() {
+        summary.interrupted = true;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+#[derive(Clone)]
+struct SegmentCtx {
+    lake: Lake,
+    run: String,
+    segment: u32,
+    opts: IngestOptions,
+    props: Arc<parquet::file::properties::WriterProperties>,
+    index: Arc<ManifestIndex>,
+    seen_hashes: Arc<Mutex<HashSet<u128>>>,
+    progress: Arc<Progress>,
+}
+
+#[derive(Default)]
+struct SegmentResult {
+    sources: Vec<SourceEntry>,
+    failures: Vec<String>,
+    data: Vec<StagedFile>,
+    /// Quarantine files and object copies: (staged, lake-relative).
+    quarantine: Vec<(PathBuf, String)>,
+    bytes_read: u64,
+}
+
+async fn run_segment(ctx: SegmentCtx, objs: &[SourceObject], s3: Option<&aws_sdk_s3::Client>) -> Result<SegmentResult> {
+    let threads = ctx.opts.threads.max(1);
+    let (tx, rx) = async_channel::bounded::<Job>(threads * 2);
+    let mut workers = Vec::new();
+    for id in 0..threads {
+        let rx = rx.clone();
+        let ctx = ctx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("ingest-{id}"))
+                .spawn(move || worker(ctx, id, rx))
+                .map_err(|e| Error::Worker(e.to_string()))?,
+        );
+    }
+    drop(rx);
+
+    let cancel = ctx.opts.cancel.clone();
+    let fetches = futures::stream::iter(objs.iter().cloned())
+        .take_while(|_| {
+            let go = !cancel.load(Ordering::Relaxed);
+            async move { go }
+        })
+        .map(|obj| fetch(obj, s3, ctx.opts.in_memory_max_bytes))
+        .buffer_unordered(ctx.opts.fetch_concurrency.max(1));
+    futures::pin_mut!(fetches);
+    while let Some(job) = fetches.next().await {
+        if tx.send(job).await.is_err() {
+            break; // every worker stopped: their results say why
+        }
+    }
+    tx.close();
+
+    let mut result = SegmentResult::default();
+    let mut first_err = None;
+    for handle in workers {
+        let joined = tokio::task::spawn_blocking(move || handle.join())
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?;
+        match joined {
+            Ok(Ok(r)) => {
+                result.sources.extend(r.sources);
+                result.failures.extend(r.failures);
+                result.data.extend(r.data);
+                result.quarantine.extend(r.quarantine);
+                result.bytes_read += r.bytes_read;
+            }
+            Ok(Err(e)) => first_err = first_err.or(Some(e)),
+            Err(_) => first_err = first_err.or(Some(Error::Worker("a worker thread panicked".into()))),
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(result),
+    }
+}
+
+async fn fetch(obj: SourceObject, s3: Option<&aws_sdk_s3::Client>, in_memory_max: u64) -> Job {
+    let body = match &obj.loc {
+        ObjectLoc::File(path) => Ok(Body::File(path.clone())),
+        ObjectLoc::S3 { bucket, key } => match s3 {
+            None => Err("no S3 client".to_string()),
+            Some(client) => fetch_s3(client, bucket, key, obj.size, in_memory_max).await,
+        },
+    };
+    Job { obj, body }
+}
+
+async fn fetch_s3(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    size: u64,
+    in_memory_max: u64,
+) -> std::result::Result<Body, String> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
+    if size <= in_memory_max {
+        let data = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
+        return Ok(Body::Bytes(data.to_vec()));
+    }
+    // Large objects go to a temporary file so that memory stays bounded.
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| format!("creating a temporary file: {e}"))?;
+    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
+    let mut reader = out.body.into_async_read();
+    tokio::io::copy(&mut reader, &mut file)
+        .await
+        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
+    Ok(Body::Temp(tmp))
+}
+
+struct WorkerResult {
+    sources: Vec<SourceEntry>,
+    failures: Vec<String>,
+    data: Vec<StagedFile>,
+    quarantine: Vec<(PathBuf, String)>,
+    bytes_read: u64,
+}
+
+fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Result<WorkerResult> {
+    let commit = commit_id(&ctx.run, ctx.segment);
+    let mut writer = PartitionedWriter::<CloudTrailBuilder>::new(
+        ctx.lake.clone(),
+        TABLE,
+        table::schema(),
+        ctx.props.clone(),
+        format!("part-{commit}-w{id}"),
+        ctx.opts.limits,
+    );
+    let q_rel = format!("_quarantine/{TABLE}/{commit}-w{id}.ndjson");
+    let mut quarantine = QuarantineWriter::new(ctx.lake.staging_path(&q_rel), q_rel);
+    let mut out = WorkerResult {
+        sources: Vec::new(),
+        failures: Vec::new(),
+        data: Vec::new(),
+        quarantine: Vec::new(),
+        bytes_read: 0,
+    };
+    let mut read_buf = Vec::new();
+    let mut file_buf = Vec::new();
+    let mut copies = 0u32;
+    while let Ok(job) = rx.recv_blocking() {
+        let obj = job.obj;
+        let body = match job.body {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(uri = %obj.uri, error = %e, "could not fetch object");
+                out.failures.push(format!("{}: {e}", obj.uri));
+                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let mut input = match Input::open(body, &mut file_buf, ctx.opts.in_memory_max_bytes) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(uri = %obj.uri, error = %e, "could not read object");
+                out.failures.push(format!("{}: {e}", obj.uri));
+                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let hash = match input.hash(&file_buf) {
+            Ok(h) => h,
+            Err(e) => {
+                out.failures.push(format!("{}: {e}", obj.uri));
+                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let hash_text = format!("xxh3:{hash:032x}");
+        let earlier = ctx.index.known_hash(&hash_text);
+        let first_in_run = ctx.seen_hashes.lock().map(|mut s| s.insert(hash)).unwrap_or(true);
+        let duplicate = earlier.is_some() || !first_in_run;
+
+        let (path_account, path_region) = path_account_region(&obj.uri);
+        let mut sink = FileSink {
+            writer: &mut writer,
+            quarantine: &mut quarantine,
+            uri: &obj.uri,
+            run: &ctx.run,
+            path_account,
+            path_region,
+            write: !duplicate,
+            events: 0,
+            bad: 0,
+            error: None,
+        };
+        let report = match &earlier {
+            // Same bytes ingested by an earlier run: nothing to read.
+            Some(_) => None,
+            None => Some(match input.reader(&file_buf) {
+                Ok(r) => read_object(r, &mut read_buf, ctx.opts.reader, &mut sink),
+                Err(e) => {
+                    out.failures.push(format!("{}: {e}", obj.uri));
+                    ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }),
+        };
+        let (events, bad) = (sink.events, sink.bad);
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        let mut entry = SourceEntry {
+            uri: obj.uri.clone(),
+            size: obj.size,
+            version: obj.version.clone(),
+            hash: hash_text,
+            status: SourceStatus::Ingested,
+            events,
+            records_quarantined: bad,
+            reason: None,
+        };
+        match report.map(|r| r.shape) {
+            None => {
+                entry.status = SourceStatus::Duplicate;
+                entry.events = earlier.unwrap_or(0);
+                entry.reason = Some("same bytes as an object ingested before".into());
+            }
+            Some(_) if duplicate => {
+                entry.status = SourceStatus::Duplicate;
+                entry.reason = Some("same bytes as another object of this run".into());
+            }
+            Some(Shape::Events) => {}
+            Some(Shape::Digest) => {
+                entry.status = SourceStatus::Skipped;
+                entry.reason = Some("CloudTrail digest file".into());
+            }
+            Some(Shape::NotCloudTrail) => {
+                entry.status = SourceStatus::Skipped;
+                entry.reason = Some("JSON without CloudTrail events".into());
+            }
+            Some(shape @ (Shape::Empty | Shape::NotJson(_))) => {
+                let reason = match shape {
+                    Shape::NotJson(r) => r,
+                    _ => "empty file".to_string(),
+                };
+                entry.status = SourceStatus::Quarantined;
+                entry.reason = Some(reason.clone());
+                let copy_rel = if obj.size > 0 {
+                    copies += 1;
+                    let name = obj.uri.rsplit('/').next().unwrap_or("object");
+                    let rel = format!("_quarantine/{TABLE}/objects/{commit}-w{id}-{copies}-{}", partition_value(name));
+                    let staged = ctx.lake.staging_path(&rel);
+                    input.copy_to(&file_buf, &staged)?;
+                    out.quarantine.push((staged, rel.clone()));
+                    Some(rel)
+                } else {
+                    None
+                };
+                quarantine.write(&QuarantineRecord {
+                    source_uri: &obj.uri,
+                    record_index: None,
+                    byte_offset: None,
+                    reason: &reason,
+                    raw: None,
+                    raw_base64: None,
+                    object: copy_rel.as_deref(),
+                    run: &ctx.run,
+                })?;
+            }
+        }
+        tracing::debug!(uri = %obj.uri, events, bad, status = ?entry.status, "object read");
+        out.bytes_read += obj.size;
+        ctx.progress.bytes.fetch_add(obj.size, Ordering::Relaxed);
+        ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+        if !duplicate {
+            ctx.progress.events.fetch_add(events, Ordering::Relaxed);
+        }
+        ctx.progress.quarantined.fetch_add(bad, Ordering::Relaxed);
+        out.sources.push(entry);
+        writer.enforce_budget()?;
+    }
+    out.data = writer.finish()?;
+    if let Some(q) = quarantine.finish()? {
+        out.quarantine.push(q);
+    }
+    Ok(out)
+}
+
+/// An object's bytes, in memory or in a file.
+enum Input {
+    /// Read whole into the worker's file buffer (`len` bytes).
+    Memory(usize),
+    Owned(Vec<u8>),
+    File(PathBuf, Option<tempfile::NamedTempFile>),
+}
+
+impl Input {
+    fn open(body: Body, file_buf: &mut Vec<u8>, in_memory_max: u64) -> std::io::Result<Input> {
+        match body {
+            Body::Bytes(b) => Ok(Input::Owned(b)),
+            Body::Temp(t) => Ok(Input::File(t.path().to_path_buf(), Some(t))),
+            Body::File(path) => {
+                let mut f = File::open(&path)?;
+                let len = f.metadata()?.len();
+                if len > in_memory_max {
+                    return Ok(Input::File(path, None));
+                }
+                file_buf.clear();
+                f.read_to_end(file_buf)?;
+                Ok(Input::Memory(file_buf.len()))
+            }
+        }
+    }
+
+    fn hash(&self, file_buf: &[u8]) -> std::io::Result<u128> {
+        match self {
+            Input::Memory(n) => Ok(xxhash_rust::xxh3::xxh3_128(&file_buf[..*n])),
+            Input::Owned(b) => Ok(xxhash_rust::xxh3::xxh3_128(b)),
+            Input::File(path, _) => {
+                let mut h = xxhash_rust::xxh3::Xxh3::new();
+                let mut f = File::open(path)?;
+                let mut chunk = vec![0u8; 1 << 20];
+                loop {
+                    let n = f.read(&mut chunk)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&chunk[..n]);
+                }
+                Ok(h.digest128())
+            }
+        }
+    }
+
+    fn reader<'a>(&'a self, file_buf: &'a [u8]) -> std::io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Input::Memory(n) => Box::new(&file_buf[..*n]),
+            Input::Owned(b) => Box::new(&b[..]),
+            Input::File(path, _) => Box::new(BufReader::with_capacity(1 << 20, File::open(path)?)),
+        })
+    }
+
+    fn copy_to(&self, file_buf: &[u8], dest: &std::path::Path) -> Result<()> {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+        }
+        let r = match self {
+            Input::Memory(n) => std::fs::write(dest, &file_buf[..*n]),
+            Input::Owned(b) => std::fs::write(dest, b),
+            Input::File(path, _) => std::fs::copy(path, dest).map(|_| ()),
+        };
+        r.map_err(|e| Error::io("copying to quarantine", dest, e))
+    }
+}
+
+/// Receives the records of one object: good ones into the partition writers, bad ones into
+/// the quarantine.
+struct FileSink<'a> {
+    writer: &'a mut PartitionedWriter<CloudTrailBuilder>,
+    quarantine: &'a mut QuarantineWriter,
+    uri: &'a str,
+    run: &'a str,
+    path_account: Option<&'a str>,
+    path_region: Option<&'a str>,
+    /// False for objects whose bytes were already ingested: count, do not write.
+    write: bool,
+    events: u64,
+    bad: u64,
+    /// A failure of the lake itself (not of the input), which stops the run.
+    error: Option<Error>,
+}
+
+impl FileSink<'_> {
+    fn quarantine_record(&mut self, index: Option<u64>, offset: Option<u64>, raw: &[u8], reason: &str) {
+        self.bad += 1;
+        if !self.write || self.error.is_some() {
+            return;
+        }
+        let rec = QuarantineRecord {
+            source_uri: self.uri,
+            record_index: index,
+            byte_offset: offset,
+            reason,
+            raw: None,
+            raw_base64: None,
+            object: None,
+            run: self.run,
+        }
+        .with_raw(raw);
+        if let Err(e) = self.quarantine.write(&rec) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl RecordSink for FileSink<'_> {
+    fn record(&mut self, index: u64, event: &RawEvent<'_>, raw: &[u8]) {
+        let checked = match check(event) {
+            Ok(c) => c,
+            Err(table::Reject(reason)) => {
+                self.quarantine_record(Some(index), None, raw, &reason);
+                return;
+            }
+        };
+        self.events += 1;
+        if !self.write || self.error.is_some() {
+            return;
+        }
+        let account = partition_value(checked.account().or(self.path_account).unwrap_or("unknown"));
+        let region = partition_value(checked.region().or(self.path_region).unwrap_or("unknown"));
+        match self.writer.builder(&account, &region, checked.day) {
+            Ok(b) => b.append(&checked, raw, self.uri, index, self.run),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn bad_record(&mut self, index: Option<u64>, offset: u64, raw: &[u8], reason: &str) {
+        self.quarantine_record(index, Some(offset), raw, reason);
+    }
+}
+
+/// Put a segment's files in place and write its manifest (last).
+async fn commit_segment(lake: &Lake, run: &str, segment: u32, r: SegmentResult, summary: &mut Summary) -> Result<()> {
+    let mut files: Vec<(PathBuf, String)> = r.data.iter().map(|f| (f.staged.clone(), f.rel.clone())).collect();
+    files.extend(r.quarantine.iter().cloned());
+    let uploads = futures::stream::iter(files.iter())
+        .map(|(staged, rel)| lake.commit_file(staged, rel))
+        .buffer_unordered(8);
+    futures::pin_mut!(uploads);
+    while let Some(res) = uploads.next().await {
+        res?;
+    }
+    for s in &r.sources {
+        match s.status {
+            SourceStatus::Ingested => {
+                summary.files_read += 1;
+                summary.events_ingested += s.events;
+            }
+            SourceStatus::Skipped => summary.files_skipped += 1,
+            SourceStatus::Quarantined => summary.files_quarantined += 1,
+            SourceStatus::Duplicate => {
+                summary.files_already_ingested += 1;
+                summary.events_duplicate += s.events;
+            }
+        }
+        summary.records_quarantined += s.records_quarantined;
+    }
+    summary.files_failed += r.failures.len() as u64;
+    summary.errors.extend(r.failures.iter().take(20usize.saturating_sub(summary.errors.len())).cloned());
+    summary.bytes_read += r.bytes_read;
+    summary.data_files_written += r.data.len() as u64;
+    if r.sources.is_empty() && files.is_empty() {
+        return Ok(());
+    }
+    let manifest = Manifest {
+        format: 1,
+        table: TABLE.to_string(),
+        run: run.to_string(),
+        segment,
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        tool: format!("trailhound {}", env!("CARGO_PKG_VERSION")),
+        data_files: r.data.iter().map(|f| f.rel.clone()).collect(),
+        quarantine_files: r.quarantine.iter().map(|(_, rel)| rel.clone()).collect(),
+        sources: r.sources,
+    };
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
+        path: Manifest::rel_path(TABLE, run, segment),
+        message: e.to_string(),
+    })?;
+    lake.put_bytes(&Manifest::rel_path(TABLE, run, segment), bytes).await?;
+    tracing::info!(segment, data_files = manifest.data_files.len(), sources = manifest.sources.len(), "segment committed");
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! The lake: a local directory or an `s3://bucket/prefix` holding Hive-partitioned zstd
+//! Parquet tables, the `_manifest` of ingested source objects and the `_quarantine`.
+//!
+//! [`Lake`] is the one place that reads and writes lake objects, so every table writer works
+//! the same on disk and on S3. Data files are staged (beside their final path on disk, in a
+//! temporary directory for S3) and only put in place at commit, right before the manifest
+//! that names them; see [`manifest`] for how a crashed run is cleaned up.
+
+pub mod manifest;
+pub mod quarantine;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::aws::parse_s3_uri;
+use crate::{Error, Result};
+
+/// Where a lake lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl LakeLocation {
+    pub fn parse(uri: &str) -> Result<Self> {
+        if uri.starts_with("s3://") {
+            let (bucket, prefix) = parse_s3_uri(uri).ok_or_else(|| Error::InvalidUri {
+                uri: uri.to_string(),
+                reason: "expected s3://bucket/prefix".into(),
+            })?;
+            return Ok(LakeLocation::S3 {
+                bucket,
+                prefix: prefix.trim_end_matches('/').to_string(),
+            });
+        }
+        if uri.contains("://") {
+            return Err(Error::InvalidUri {
+                uri: uri.to_string(),
+                reason: "a lake is a local directory or s3://bucket/prefix".into(),
+            });
+        }
+        Ok(LakeLocation::Local(PathBuf::from(uri)))
+    }
+}
+
+/// An open lake.
+#[derive(Clone)]
+pub struct Lake {
+    location: LakeLocation,
+    s3: Option<aws_sdk_s3::Client>,
+    /// Local lakes: the root directory (created on open).
+    root: PathBuf,
+    /// S3 lakes: where files are staged before upload.
+    staging: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lake").field("location", &self.location).finish()
+    }
+}
+
+impl Lake {
+    /// Open (and for a local lake, create) a lake. `s3` is required for S3 lakes.
+    pub fn open(uri: &str, s3: Option<aws_sdk_s3::Client>) -> Result<Self> {
+        let location = LakeLocation::parse(uri)?;
+        match &location {
+            LakeLocation::Local(path) => {
+                std::fs::create_dir_all(path).map_err(|e| Error::io("creating lake directory", path, e))?;
+                let root = path.canonicalize().map_err(|e| Error::io("opening lake", path, e))?;
+                Ok(Lake {
+                    location: LakeLocation::Local(root.clone()),
+                    s3: None,
+                    root,
+                    staging: None,
+                })
+            }
+            LakeLocation::S3 { .. } => {
+                let s3 = s3.ok_or_else(|| Error::InvalidUri {
+                    uri: uri.to_string(),
+                    reason: "an S3 lake needs an S3 client".into(),
+                })?;
+                let staging = tempfile::Builder::new()
+                    .prefix("trailhound-staging-")
+                    .tempdir()
+                    .map_err(|e| Error::io("creating staging directory", std::env::temp_dir(), e))?;
+                Ok(Lake {
+                    location,
+                    s3: Some(s3),
+                    root: staging.path().to_path_buf(),
+                    staging: Some(std::sync::Arc::new(staging)),
+                })
+            }
+        }
+    }
+
+    pub fn location(&self) -> &LakeLocation {
+        &self.location
+    }
+
+    /// The lake's address as a user wrote it (`/abs/dir` or `s3://bucket/prefix`).
+    pub fn uri(&self) -> String {
+        match &self.location {
+            LakeLocation::Local(p) => p.display().to_string(),
+            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            LakeLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// The URL of a table directory, for query engines (`file:///…/cloudtrail/`,
+    /// `s3://bucket/prefix/cloudtrail/`).
+    pub fn table_url(&self, table: &str) -> String {
+        match &self.location {
+            LakeLocation::Local(p) => format!("file://{}/{table}/", p.display()),
+            LakeLocation::S3 { .. } => format!("{}/{table}/", self.uri()),
+        }
+    }
+
+    /// Whether this is a local lake.
+    pub fn is_local(&self) -> bool {
+        matches!(self.location, LakeLocation::Local(_))
+    }
+
+    /// The local file where `rel` is staged before [`Lake::commit_file`] puts it in place.
+    pub fn staging_path(&self, rel: &str) -> PathBuf {
+        match &self.location {
+            LakeLocation::Local(p) => p.join(format!("{rel}.inprogress")),
+            LakeLocation::S3 { .. } => self.root.join(rel),
+        }
+    }
+
+    fn s3_key(&self, rel: &str) -> (String, String) {
+        match &self.location {
+            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => (bucket.clone(), rel.to_string()),
+            LakeLocation::S3 { bucket, prefix } => (bucket.clone(), format!("{prefix}/{rel}")),
+            LakeLocation::Local(_) => unreachable_local(),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_s3::Client {
+        self.s3.as_ref().expect("S3 lakes are opened with a client")
+    }
+
+    /// Put a staged file in place as `rel`.
+    pub async fn commit_file(&self, staged: &Path, rel: &str) -> Result<()> {
+        match &self.location {
+            LakeLocation::Local(p) => {
+                let dest = p.join(rel);
+                std::fs::rename(staged, &dest).map_err(|e| Error::io("committing", &dest, e))
+            }
+            LakeLocation::S3 { .. } => {
+                let (bucket, key) = self.s3_key(rel);
+                let body = ByteStream::from_path(staged)
+                    .await
+                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
+                self.client()
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
+                let _ = std::fs::remove_file(staged);
+                Ok(())
+            }
+        }
+    }
+
+    /// Write a small object whole (atomically on disk: temporary file, then rename).
+    pub async fn put_bytes(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        match &self.location {
+            LakeLocation::Local(p) => {
+                let dest = p.join(rel);
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+                }
+                let tmp = p.join(format!("{rel}.inprogress"));
+                std::fs::write(&tmp, &bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+                std::fs::rename(&tmp, &dest).map_err(|e| Error::io("committing", &dest, e))
+            }
+            LakeLocation::S3 { .. } => {
+                let (bucket, key) = self.s3_key(rel);
+                self.client()
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(ByteStream::from(bytes))
+                    .send()
+                    .await
+                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Read a whole object.
+    pub async fn get_bytes(&self, rel: &str) -> Result<Vec<u8>> {
+        match &self.location {
+            LakeLocation::Local(p) => {
+                let path = p.join(rel);
+                std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))
+            }
+            LakeLocation::S3 { .. } => {
+                let (bucket, key) = self.s3_key(rel);
+                let out = self
+                    .client()
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?;
+                let data = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?;
+                Ok(data.to_vec())
+            }
+        }
+    }
+
+    /// Every object under `rel_prefix` (a directory such as `_manifest/`), as paths relative
+    /// to the lake root, sorted.
+    pub async fn list(&self, rel_prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        match &self.location {
+            LakeLocation::Local(p) => {
+                let dir = p.join(rel_prefix);
+                if dir.is_dir() {
+                    walk(&dir, &mut |path| {
+                        if let Ok(rel) = path.strip_prefix(p) {
+                            out.push(rel.to_string_lossy().replace('\\', "/"));
+                        }
+                    })
+                    .map_err(|e| Error::io("listing", &dir, e))?;
+                }
+            }
+            LakeLocation::S3 { .. } => {
+                let (bucket, key_prefix) = self.s3_key(rel_prefix);
+                let strip = key_prefix.len() - rel_prefix.len();
+                let mut pages = self
+                    .client()
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(&key_prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
+                    for obj in page.contents() {
+                        if let Some(key) = obj.key() {
+                            out.push(key[strip..].to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Delete one object (missing objects are fine).
+    pub async fn delete(&self, rel: &str) -> Result<()> {
+        match &self.location {
+            LakeLocation::Local(p) => {
+                let path = p.join(rel);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::io("deleting", &path, e)),
+                }
+            }
+            LakeLocation::S3 { .. } => {
+                let (bucket, key) = self.s3_key(rel);
+                self.client()
+                    .delete_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| Error::s3("DeleteObject", &bucket, &key, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Take the lake's ingest lock (local lakes), held until the guard is dropped. S3 lakes
+    /// have no lock: run one ingest at a time per S3 lake.
+    pub fn lock(&self) -> Result<Option<std::fs::File>> {
+        let LakeLocation::Local(p) = &self.location else {
+            return Ok(None);
+        };
+        let dir = p.join("_manifest");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating directory", &dir, e))?;
+        let path = dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening lock", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+                lake: self.uri(),
+                detail: format!("{} is held", path.display()),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+        }
+    }
+}
+
+fn unreachable_local() -> (String, String) {
+    panic!("s3_key is only called for S3 lakes")
+}
+
+/// Visit every file below `dir` (not following links), depth first.
+pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let ty = entry.file_type()?;
+        let path = entry.path();
+        if ty.is_dir() {
+            walk(&path, f)?;
+        } else if ty.is_file() {
+            f(&path);
+        }
+    }
+    Ok(())
+}
+
+/// A partition value made safe for a path segment: letters, digits, `-`, `_` and `.` are
+/// kept, anything else becomes `_`; an empty value becomes `unknown`.
+pub fn partition_value(v: &str) -> std::borrow::Cow<'_, str> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if !v.is_empty() && v.len() <= 64 && v.chars().all(ok) && v != "." && v != ".." {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    if v.is_empty() {
+        return std::borrow::Cow::Borrowed("unknown");
+    }
+    let cleaned: String = v.chars().take(64).map(|c| if ok(c) { c } else { '_' }).collect();
+    std::borrow::Cow::Owned(if cleaned.chars().all(|c| c == '.') { "_".into() } else { cleaned })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_path_safe() {
+        assert_eq!(partition_value("123456789012"), "123456789012");
+        assert_eq!(partition_value("us-east-1"), "us-east-1");
+        assert_eq!(partition_value(""), "unknown");
+        assert_eq!(partition_value("a/b"), "a_b");
+        assert_eq!(partition_value(".."), "_");
+        assert_eq!(partition_value(&"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            LakeLocation::parse("s3://b/p/").unwrap(),
+            LakeLocation::S3 { bucket: "b".into(), prefix: "p".into() }
+        );
+        assert!(LakeLocation::parse("gs://b/p").is_err());
+        assert_eq!(LakeLocation::parse("lake").unwrap(), LakeLocation::Local("lake".into()));
+    }
+}

@@ -1,0 +1,285 @@
+//! The partitioned Parquet writer: rows are routed to an `account_id`/`region`/`dt`
+//! partition, buffered in Arrow builders, and written as zstd Parquet files staged for commit.
+//!
+//! Memory is bounded whatever the input: each writer has a byte budget for its builders and
+//! the row groups being encoded, and a cap on open files. Past the budget the largest buffer
+//! is written out; past the cap the least recently used file is closed (a partition that
+//! receives more rows later simply gets another file).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::Lake;
+use crate::time::date_string;
+use crate::{Error, Result};
+
+/// Builds record batches for one table.
+pub trait BatchBuilder {
+    fn new(capacity: usize) -> Self;
+    fn len(&self) -> usize;
+    fn memory_bytes(&self) -> usize;
+    fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError>;
+}
+
+impl BatchBuilder for crate::cloudtrail::table::CloudTrailBuilder {
+    fn new(capacity: usize) -> Self {
+        crate::cloudtrail::table::CloudTrailBuilder::new(capacity)
+    }
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn memory_bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+    fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+        self.finish()
+    }
+}
+
+/// Parquet settings for a lake table: zstd, page statistics, dictionaries only where values
+/// repeat.
+pub fn writer_properties(no_dictionary: &[&str], zstd_level: i32) -> WriterProperties {
+    let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_size(128 * 1024)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
+    for col in no_dictionary {
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(*col), false)
+            .set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::Chunk);
+    }
+    b.build()
+}
+
+/// A finished data file waiting for commit.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub staged: PathBuf,
+    pub rel: String,
+    pub rows: u64,
+}
+
+/// Limits of a [`PartitionedWriter`].
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// Rows buffered per partition before they are encoded.
+    pub batch_rows: usize,
+    /// Bytes of builders and in-progress row groups this writer may hold.
+    pub budget_bytes: usize,
+    /// Files open at once.
+    pub max_open_files: usize,
+}
+
+impl Default for WriterLimits {
+    fn default() -> Self {
+        WriterLimits {
+            batch_rows: 16 * 1024,
+            budget_bytes: 160 << 20,
+            max_open_files: 32,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct PartKey {
+    account: String,
+    region: String,
+    day: i64,
+}
+
+struct Part<B> {
+    key: PartKey,
+    builder: B,
+    file: Option<(ArrowWriter<File>, StagedFile)>,
+    last_used: u64,
+}
+
+/// Writes one table's rows into partition files, for one worker of one commit segment.
+pub struct PartitionedWriter<B> {
+    lake: Lake,
+    table: &'static str,
+    schema: SchemaRef,
+    props: Arc<WriterProperties>,
+    /// File names start with this (`part-<run>-<segment>-w<worker>`).
+    file_prefix: String,
+    limits: WriterLimits,
+    parts: Vec<Part<B>>,
+    last: usize,
+    tick: u64,
+    next_file: u32,
+    done: Vec<StagedFile>,
+}
+
+impl<B: BatchBuilder> PartitionedWriter<B> {
+    pub fn new(
+        lake: Lake,
+        table: &'static str,
+        schema: SchemaRef,
+        props: Arc<WriterProperties>,
+        file_prefix: String,
+        limits: WriterLimits,
+    ) -> Self {
+        PartitionedWriter {
+            lake,
+            table,
+            schema,
+            props,
+            file_prefix,
+            limits,
+            parts: Vec::new(),
+            last: 0,
+            tick: 0,
+            next_file: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// The builder of a partition (values already path-safe), created on first use.
+    pub fn builder(&mut self, account: &str, region: &str, day: i64) -> Result<&mut B> {
+        self.tick += 1;
+        let hit = |p: &Part<B>| p.key.day == day && p.key.account == account && p.key.region == region;
+        let idx = if self.parts.get(self.last).is_some_and(hit) {
+            self.last
+        } else if let Some(i) = self.parts.iter().position(hit) {
+            i
+        } else {
+            if self.parts.len() >= self.limits.max_open_files {
+                self.evict_lru()?;
+            }
+            self.parts.push(Part {
+                key: PartKey {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    day,
+                },
+                builder: B::new(self.limits.batch_rows),
+                file: None,
+                last_used: 0,
+            });
+            self.parts.len() - 1
+        };
+        self.last = idx;
+        let tick = self.tick;
+        let part = &mut self.parts[idx];
+        part.last_used = tick;
+        if part.builder.len() >= self.limits.batch_rows {
+            Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+        }
+        Ok(&mut self.parts[idx].builder)
+    }
+
+    /// Keep memory within the budget; call between source objects.
+    pub fn enforce_budget(&mut self) -> Result<()> {
+        loop {
+            let usage: Vec<(usize, usize, usize)> = self
+                .parts
+                .iter()
+                .map(|p| {
+                    let encoding = p.file.as_ref().map_or(0, |(w, _)| w.memory_size());
+                    (p.builder.memory_bytes(), encoding, 0)
+                })
+                .collect();
+            let total: usize = usage.iter().map(|(b, e, _)| b + e).sum();
+            if total <= self.limits.budget_bytes {
+                return Ok(());
+            }
+            let (idx, &(builder_bytes, encoding, _)) = usage
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, (b, e, _))| b.max(e))
+                .expect("over budget means at least one partition");
+            let part = &mut self.parts[idx];
+            if builder_bytes >= encoding && part.builder.len() > 0 {
+                Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+            } else if let Some((w, staged)) = part.file.as_mut() {
+                w.flush().map_err(|e| Error::Parquet {
+                    path: staged.rel.clone(),
+                    source: e,
+                })?;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    fn evict_lru(&mut self) -> Result<()> {
+        let Some(idx) = (0..self.parts.len()).min_by_key(|&i| self.parts[i].last_used) else {
+            return Ok(());
+        };
+        let mut part = self.parts.swap_remove(idx);
+        self.close_part(&mut part)?;
+        self.last = 0;
+        Ok(())
+    }
+
+    fn close_part(&mut self, part: &mut Part<B>) -> Result<()> {
+        if part.builder.len() > 0 {
+            Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+        }
+        if let Some((w, mut staged)) = part.file.take() {
+            let meta = w.close().map_err(|e| Error::Parquet {
+                path: staged.rel.clone(),
+                source: e,
+            })?;
+            staged.rows = meta.file_metadata().num_rows() as u64;
+            self.done.push(staged);
+        }
+        Ok(())
+    }
+
+    fn write_batch(
+        lake: &Lake,
+        table: &str,
+        schema: &SchemaRef,
+        props: &Arc<WriterProperties>,
+        prefix: &str,
+        next_file: &mut u32,
+        part: &mut Part<B>,
+    ) -> Result<()> {
+        let batch = part.builder.finish()?;
+        if part.file.is_none() {
+            let rel = format!(
+                "{table}/account_id={}/region={}/dt={}/{prefix}-{}.parquet",
+                part.key.account,
+                part.key.region,
+                date_string(part.key.day),
+                *next_file
+            );
+            *next_file += 1;
+            let staged = lake.staging_path(&rel);
+            if let Some(dir) = staged.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+            }
+            let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
+            let w = ArrowWriter::try_new(f, schema.clone(), Some((**props).clone())).map_err(|e| Error::Parquet {
+                path: rel.clone(),
+                source: e,
+            })?;
+            part.file = Some((w, StagedFile { staged, rel, rows: 0 }));
+        }
+        let (w, staged) = part.file.as_mut().expect("opened above");
+        w.write(&batch).map_err(|e| Error::Parquet {
+            path: staged.rel.clone(),
+            source: e,
+        })
+    }
+
+    /// Write everything buffered and close every file; the files to commit.
+    pub fn finish(mut self) -> Result<Vec<StagedFile>> {
+        let mut parts = std::mem::take(&mut self.parts);
+        for part in &mut parts {
+            self.close_part(part)?;
+        }
+        Ok(self.done)
+    }
+}

@@ -1,0 +1,21 @@
+//! trailhound's data pipeline: where records come from (local files, S3), how CloudTrail
+//! records are parsed into Arrow columns, and how they land in the Parquet lake with a
+//! manifest and a quarantine.
+//!
+//! Module map:
+//! - [`source`]: listing and reading source objects (files, directories, `s3://`).
+//! - [`cloudtrail`]: the CloudTrail reader (every input shape, streaming, lenient) and its
+//!   Arrow schema and column builders.
+//! - [`lake`]: lake locations, the partitioned Parquet writer, `_manifest` and `_quarantine`.
+//! - [`ingest`]: the ingest run that wires sources, parsers and the lake together.
+//! - [`aws`]: AWS SDK configuration shared by every AWS client.
+
+pub mod aws;
+pub mod cloudtrail;
+pub mod error;
+pub mod ingest;
+pub mod lake;
+pub mod source;
+pub mod time;
+
+pub use error::{Error, Result};

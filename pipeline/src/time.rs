@@ -1,0 +1,136 @@
+//! Timestamps as CloudTrail writes them, parsed without allocation.
+
+use chrono::{DateTime, NaiveDateTime};
+
+/// Microseconds since the Unix epoch for an RFC 3339 timestamp. The common CloudTrail shape
+/// `YYYY-MM-DDTHH:MM:SSZ` is parsed by hand; everything else goes through chrono. Timestamps
+/// without an offset are taken as UTC (some exports drop the `Z`).
+pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() == 20 && b[19] == b'Z' && b[10] == b'T' {
+        if let Some(v) = fast_utc(b) {
+            return Some(v);
+        }
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(dt.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    let mut v = 0i64;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
+}
+
+fn fast_utc(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM-DD` of a day number since 1970-01-01.
+pub fn date_string(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_agrees_with_chrono() {
+        for s in [
+            "2024-08-02T09:08:27Z",
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2026-11-29T02:19:37Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+            assert_eq!(parse_timestamp_micros(s), Some(chrono), "{s}");
+        }
+    }
+
+    #[test]
+    fn other_shapes() {
+        assert_eq!(
+            parse_timestamp_micros("2024-08-02T09:08:27.123Z"),
+            Some(DateTime::parse_from_rfc3339("2024-08-02T09:08:27.123Z").unwrap().timestamp_micros())
+        );
+        assert_eq!(
+            parse_timestamp_micros("2024-08-02T11:08:27+02:00"),
+            parse_timestamp_micros("2024-08-02T09:08:27Z")
+        );
+        assert_eq!(
+            parse_timestamp_micros("2024-08-02T09:08:27"),
+            parse_timestamp_micros("2024-08-02T09:08:27Z")
+        );
+        assert_eq!(parse_timestamp_micros("2024-02-30T09:08:27Z"), None);
+        assert_eq!(parse_timestamp_micros("yesterday"), None);
+        assert_eq!(parse_timestamp_micros(""), None);
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for day in [-1000, 0, 1, 19_000, 20_786, 100_000] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), day);
+        }
+        assert_eq!(date_string(0), "1970-01-01");
+        assert_eq!(date_string(19_937), "2024-08-02");
+    }
+}

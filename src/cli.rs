@@ -1,0 +1,77 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// trailhound: CloudTrail and Lambda logs into a Parquet lake; what each function role does.
+#[derive(Debug, Parser)]
+#[command(name = "trailhound", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); TRAILHOUND_LOG takes a tracing filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read logs into the lake.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Run SQL over the lake (tables: cloudtrail).
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// CloudTrail files (S3 delivery files, JSON arrays, NDJSON, lookup-events output; plain
+    /// or gzip) from files, directories and s3://bucket/prefix.
+    Cloudtrail(IngestCloudTrailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestCloudTrailArgs {
+    /// Files, directories (read recursively) or s3://bucket/prefix.
+    #[arg(required = true, value_name = "SRC")]
+    pub sources: Vec<String>,
+
+    /// The lake: a directory (created if missing) or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Parsing and encoding threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// zstd level of the Parquet files (1 fastest … 22 smallest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Ndjson,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// The SQL statement.
+    #[arg(value_name = "SQL")]
+    pub sql: String,
+
+    /// Output format (default: table on a terminal, ndjson otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}

@@ -1,0 +1,88 @@
+//! `trailhound ingest …`
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
+use pipeline::lake::Lake;
+
+use crate::cli::IngestCloudTrailArgs;
+use crate::progress::ingest_bar;
+
+pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
+    let needs_s3 = args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
+    let s3 = if needs_s3 {
+        Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
+    } else {
+        None
+    };
+    let lake = Lake::open(&args.lake, s3.clone()).with_context(|| format!("opening lake {}", args.lake))?;
+    let mut opts = IngestOptions {
+        zstd_level: args.zstd_level,
+        ..IngestOptions::default()
+    };
+    if let Some(t) = args.threads {
+        opts.threads = t.max(1);
+    }
+    let cancel = opts.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the current segment; run the same command again to continue");
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+
+    let progress = Arc::new(Progress::default());
+    let bar = ingest_bar(progress.clone());
+    let result = ingest_cloudtrail(&args.sources, &lake, s3.as_ref(), &opts, progress).await;
+    bar.finish().await;
+    let summary = result.context("ingest failed")?;
+
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    for e in &summary.errors {
+        eprintln!("error: {e}");
+    }
+    Ok(if summary.files_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(s: &Summary) {
+    let rate = s.events_ingested as f64 / s.seconds.max(1e-9);
+    println!(
+        "ingested {} events from {} files into {} in {:.2} s ({:.0} events/s)",
+        s.events_ingested, s.files_read, s.lake, s.seconds, rate
+    );
+    if s.files_already_ingested > 0 {
+        println!(
+            "  {} files already in the lake ({} events not added again)",
+            s.files_already_ingested, s.events_duplicate
+        );
+    }
+    if s.files_skipped > 0 {
+        println!("  {} files skipped (digests and other non-event files)", s.files_skipped);
+    }
+    if s.files_quarantined > 0 || s.records_quarantined > 0 {
+        println!(
+            "  quarantined: {} files, {} records, with reasons, in {}/_quarantine/cloudtrail/",
+            s.files_quarantined, s.records_quarantined, s.lake
+        );
+    }
+    if s.orphans_removed > 0 {
+        println!("  removed {} files of an earlier ingest that did not finish", s.orphans_removed);
+    }
+    if s.files_failed > 0 {
+        println!("  {} files could not be read; they are retried on the next run", s.files_failed);
+    }
+    if s.interrupted {
+        println!("  interrupted: run the same command again to ingest the rest");
+    }
+}

@@ -1,0 +1,173 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{Value, json};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailhound"));
+    c.env("TRAILHOUND_LOG", "warn");
+    c
+}
+
+/// `../shared/data`, the public sample data (read in place).
+pub fn shared_data() -> PathBuf {
+    match std::env::var_os("TRAILHOUND_SHARED_DATA") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("running trailhound");
+    out
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `trailhound ingest cloudtrail SRC… --lake LAKE --json`, which must succeed; its summary.
+pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
+    let out = run(bin().args(["ingest", "cloudtrail"]).args(srcs).args(["--lake", lake, "--json"]));
+    assert!(
+        out.status.success(),
+        "ingest failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// Rows of a query, as JSON objects.
+pub fn query(lake: &str, sql: &str) -> Vec<Value> {
+    let out = run(bin().args(["query", "--lake", lake, sql, "--format", "ndjson"]));
+    assert!(
+        out.status.success(),
+        "query failed: {sql}\nstderr: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn count(lake: &str, where_clause: &str) -> u64 {
+    let rows = query(lake, &format!("SELECT count(*) AS n FROM cloudtrail {where_clause}"));
+    rows[0]["n"].as_u64().unwrap()
+}
+
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A synthetic CloudTrail event of a Lambda function's role.
+pub fn event(i: usize, name: &str) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:orders-fn",
+            "arn": "arn:aws:sts::123456789012:assumed-role/orders-role/orders-fn",
+            "accountId": "123456789012",
+            "accessKeyId": "ASIAEXAMPLE",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                    "arn": "arn:aws:iam::123456789012:role/service-role/orders-role",
+                    "accountId": "123456789012", "userName": "orders-role"},
+                "attributes": {"creationDate": "2024-08-02T09:00:00Z", "mfaAuthenticated": "false"}
+            }
+        },
+        "eventTime": format!("2024-08-02T09:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+        "eventSource": "dynamodb.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "3.5.1.2",
+        "userAgent": "aws-sdk-js/3.0 exec-env/AWS_Lambda_nodejs20.x",
+        "requestParameters": {"tableName": "orders"},
+        "responseElements": null,
+        "requestID": format!("req-{i}"),
+        "eventID": format!("00000000-0000-0000-0000-{i:012}"),
+        "readOnly": true,
+        "eventType": "AwsApiCall",
+        "managementEvent": false,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Data"
+    })
+}
+
+/// A CloudTrail delivery file (`{"Records":[…]}`) with events `from..to`.
+pub fn delivery_file(from: usize, to: usize) -> Vec<u8> {
+    let records: Vec<Value> = (from..to).map(|i| event(i, "GetItem")).collect();
+    serde_json::to_vec(&json!({ "Records": records })).unwrap()
+}
+
+pub fn write(path: &Path, bytes: &[u8]) {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("trailhound-test-").tempdir().unwrap()
+}
+
+pub fn lake_of(dir: &tempfile::TempDir) -> String {
+    dir.path().join("lake").display().to_string()
+}
+
+/// The emulator's endpoint; the S3 tests need `scripts/test` (which starts it).
+pub fn emulator() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the suite with scripts/test, which starts the local AWS emulator",
+    )
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("th-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub async fn s3() -> aws_sdk_s3::Client {
+    emulator();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(s3conf)
+}
+
+pub async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e:?}"));
+}
+
+pub fn quarantine_lines(lake: &str) -> Vec<Value> {
+    let dir = Path::new(lake).join("_quarantine/cloudtrail");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "ndjson") {
+            for line in std::fs::read_to_string(&p).unwrap().lines() {
+                out.push(serde_json::from_str(line).unwrap());
+            }
+        }
+    }
+    out
+}

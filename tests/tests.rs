@@ -1,0 +1,9 @@
+//! Integration tests of the `trailhound` binary, built as one test binary so that linking
+//! happens once. S3 tests talk to the local AWS emulator that `scripts/test` starts.
+
+mod bad_input;
+mod common;
+mod ingest_local;
+mod ingest_s3;
+mod query;
+mod shared_data;
