@@ -12,13 +12,15 @@ use crate::cli::IngestCloudTrailArgs;
 use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
-    let needs_s3 = args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
+    let needs_s3 =
+        args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
     let s3 = if needs_s3 {
         Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
     } else {
         None
     };
-    let lake = Lake::open(&args.lake, s3.clone()).with_context(|| format!("opening lake {}", args.lake))?;
+    let lake = Lake::open(&args.lake, s3.clone())
+        .with_context(|| format!("opening lake {}", args.lake))?;
     let mut opts = IngestOptions {
         zstd_level: args.zstd_level,
         ..IngestOptions::default()
@@ -29,7 +31,9 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
     let cancel = opts.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the current segment; run the same command again to continue");
+            eprintln!(
+                "interrupted: finishing the current segment; run the same command again to continue"
+            );
             cancel.store(true, Ordering::Relaxed);
         }
     });
@@ -68,7 +72,10 @@ fn print_summary(s: &Summary) {
         );
     }
     if s.files_skipped > 0 {
-        println!("  {} files skipped (digests and other non-event files)", s.files_skipped);
+        println!(
+            "  {} files skipped (digests and other non-event files)",
+            s.files_skipped
+        );
     }
     if s.files_quarantined > 0 || s.records_quarantined > 0 {
         println!(
@@ -77,10 +84,16 @@ fn print_summary(s: &Summary) {
         );
     }
     if s.orphans_removed > 0 {
-        println!("  removed {} files of an earlier ingest that did not finish", s.orphans_removed);
+        println!(
+            "  removed {} files of an earlier ingest that did not finish",
+            s.orphans_removed
+        );
     }
     if s.files_failed > 0 {
-        println!("  {} files could not be read; they are retried on the next run", s.files_failed);
+        println!(
+            "  {} files could not be read; they are retried on the next run",
+            s.files_failed
+        );
     }
     if s.interrupted {
         println!("  interrupted: run the same command again to ingest the rest");

@@ -6,10 +6,18 @@ use arrow::array::RecordBatch;
 
 use crate::cli::Format;
 
-pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+pub fn write_batches(
+    out: &mut dyn Write,
+    batches: &[RecordBatch],
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Table => {
-            writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
+            writeln!(
+                out,
+                "{}",
+                arrow::util::pretty::pretty_format_batches(batches)?
+            )?;
         }
         Format::Json => {
             let mut w = arrow::json::ArrayWriter::new(&mut *out);

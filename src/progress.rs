@@ -20,8 +20,10 @@ pub fn ingest_bar(progress: Arc<Progress>) -> Bar {
         return Bar { stop, task: None };
     }
     bar.set_style(
-        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} files  {msg}  [{elapsed_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} files  {msg}  [{elapsed_precise}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let stop2 = stop.clone();
     let task = tokio::spawn(async move {
@@ -44,7 +46,10 @@ pub fn ingest_bar(progress: Arc<Progress>) -> Bar {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    Bar { stop, task: Some(task) }
+    Bar {
+        stop,
+        task: Some(task),
+    }
 }
 
 impl Bar {

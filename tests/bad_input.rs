@@ -40,7 +40,10 @@ fn bad_files_and_records_are_quarantined_and_counted() {
     let mut no_name = ok(202);
     no_name.as_object_mut().unwrap().remove("eventName");
     let records = json!({"Records": [ok(200), no_time, no_name, e_time_num, e_name_obj, e_readonly, 42, "text", ok(206)]});
-    write(&src.join("mixed.json"), &serde_json::to_vec(&records).unwrap());
+    write(
+        &src.join("mixed.json"),
+        &serde_json::to_vec(&records).unwrap(),
+    );
     // A digest file, by its place in the bucket layout, and one by its content.
     write(
         &src.join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/02/d.json.gz"),
@@ -56,8 +59,15 @@ fn bad_files_and_records_are_quarantined_and_counted() {
 
     // Good records: 50 + the truncated file's complete prefix + 2 + (200, 205, 206).
     let truncated_kept = count(&lake, "WHERE source_uri LIKE '%truncated.json.gz'");
-    assert!(truncated_kept > 100 && truncated_kept < 2000, "{truncated_kept}");
-    assert_eq!(s["events_ingested"].as_u64().unwrap(), 50 + truncated_kept + 2 + 3, "{s}");
+    assert!(
+        truncated_kept > 100 && truncated_kept < 2000,
+        "{truncated_kept}"
+    );
+    assert_eq!(
+        s["events_ingested"].as_u64().unwrap(),
+        50 + truncated_kept + 2 + 3,
+        "{s}"
+    );
     assert_eq!(count(&lake, ""), s["events_ingested"].as_u64().unwrap());
     // The kept prefix of the truncated file is exactly its first records, in order.
     let rows = query(
@@ -83,15 +93,28 @@ fn bad_files_and_records_are_quarantined_and_counted() {
     };
     assert!(reason_for("notes.json").contains("not JSON"));
     assert!(reason_for("empty.json").contains("empty"));
-    assert!(reason_for("truncated.json.gz").contains("input ends"), "{}", reason_for("truncated.json.gz"));
-    let utf8 = q.iter().find(|l| l["source_uri"].as_str().unwrap().ends_with("non-utf8.json")).unwrap();
+    assert!(
+        reason_for("truncated.json.gz").contains("input ends"),
+        "{}",
+        reason_for("truncated.json.gz")
+    );
+    let utf8 = q
+        .iter()
+        .find(|l| l["source_uri"].as_str().unwrap().ends_with("non-utf8.json"))
+        .unwrap();
     assert_eq!(utf8["record_index"], 1);
-    assert!(utf8["raw_base64"].is_string(), "non-UTF-8 bytes are kept as base64: {utf8}");
+    assert!(
+        utf8["raw_base64"].is_string(),
+        "non-UTF-8 bytes are kept as base64: {utf8}"
+    );
     let mixed: Vec<&serde_json::Value> = q
         .iter()
         .filter(|l| l["source_uri"].as_str().unwrap().ends_with("mixed.json"))
         .collect();
-    let reasons: Vec<&str> = mixed.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = mixed
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(mixed.len(), 6, "{reasons:?}");
     assert!(reasons.contains(&"no eventTime"));
     assert!(reasons.contains(&"no eventName"));
@@ -102,7 +125,10 @@ fn bad_files_and_records_are_quarantined_and_counted() {
         assert!(l["raw"].is_string() && l["record_index"].is_u64(), "{l}");
     }
     // The unreadable file is copied whole into the quarantine.
-    let notes = q.iter().find(|l| l["source_uri"].as_str().unwrap().ends_with("notes.json")).unwrap();
+    let notes = q
+        .iter()
+        .find(|l| l["source_uri"].as_str().unwrap().ends_with("notes.json"))
+        .unwrap();
     let copy = std::path::Path::new(&lake).join(notes["object"].as_str().unwrap());
     assert_eq!(std::fs::read(copy).unwrap(), b"this is not json\n");
 
@@ -113,7 +139,8 @@ fn bad_files_and_records_are_quarantined_and_counted() {
     );
     assert_eq!(rows.len(), 1);
     assert!(rows[0]["read_only"].is_null());
-    let extra: serde_json::Value = serde_json::from_str(rows[0]["extra"].as_str().unwrap()).unwrap();
+    let extra: serde_json::Value =
+        serde_json::from_str(rows[0]["extra"].as_str().unwrap()).unwrap();
     assert_eq!(extra["readOnly"], "maybe");
     assert_eq!(extra["newTopLevelField"]["kept"], true);
 

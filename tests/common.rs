@@ -34,7 +34,10 @@ pub fn text(b: &[u8]) -> String {
 
 /// `trailhound ingest cloudtrail SRC… --lake LAKE --json`, which must succeed; its summary.
 pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
-    let out = run(bin().args(["ingest", "cloudtrail"]).args(srcs).args(["--lake", lake, "--json"]));
+    let out = run(bin()
+        .args(["ingest", "cloudtrail"])
+        .args(srcs)
+        .args(["--lake", lake, "--json"]));
     assert!(
         out.status.success(),
         "ingest failed: {}\nstdout: {}\nstderr: {}",
@@ -42,7 +45,8 @@ pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
         text(&out.stdout),
         text(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
 }
 
 /// Rows of a query, as JSON objects.
@@ -61,7 +65,10 @@ pub fn query(lake: &str, sql: &str) -> Vec<Value> {
 }
 
 pub fn count(lake: &str, where_clause: &str) -> u64 {
-    let rows = query(lake, &format!("SELECT count(*) AS n FROM cloudtrail {where_clause}"));
+    let rows = query(
+        lake,
+        &format!("SELECT count(*) AS n FROM cloudtrail {where_clause}"),
+    );
     rows[0]["n"].as_u64().unwrap()
 }
 
@@ -120,7 +127,10 @@ pub fn write(path: &Path, bytes: &[u8]) {
 }
 
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("trailhound-test-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("trailhound-test-")
+        .tempdir()
+        .unwrap()
 }
 
 pub fn lake_of(dir: &tempfile::TempDir) -> String {
@@ -137,13 +147,21 @@ pub fn emulator() -> String {
 /// A bucket name no other test uses.
 pub fn unique_bucket(name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("th-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "th-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub async fn s3() -> aws_sdk_s3::Client {
     emulator();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf)
+        .force_path_style(true)
+        .build();
     aws_sdk_s3::Client::from_conf(s3conf)
 }
 
@@ -160,7 +178,9 @@ pub async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>
 pub fn quarantine_lines(lake: &str) -> Vec<Value> {
     let dir = Path::new(lake).join("_quarantine/cloudtrail");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return out;
+    };
     for e in entries {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "ndjson") {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef};
 use aws_credential_types::provider::ProvideCredentials;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::aws::AmazonS3Builder;
 use pipeline::lake::{Lake, LakeLocation};
@@ -19,7 +21,9 @@ pub fn lake_tables() -> Vec<(&'static str, SchemaRef)> {
     vec![("cloudtrail", pipeline::cloudtrail::table::schema())]
 }
 
-fn query_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+fn query_err(
+    context: impl Into<String>,
+) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
     let context = context.into();
     move |source| Error::Query { context, source }
 }
@@ -30,7 +34,8 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut ctx = SessionContext::new_with_config(config);
-    datafusion_functions_json::register_all(&mut ctx).map_err(query_err("registering JSON functions"))?;
+    datafusion_functions_json::register_all(&mut ctx)
+        .map_err(query_err("registering JSON functions"))?;
 
     if let LakeLocation::S3 { bucket, .. } = lake.location() {
         register_s3(&ctx, bucket, sdk).await?;
@@ -48,7 +53,8 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
             })?;
         }
         let url = lake.table_url(name);
-        let table_url = ListingTableUrl::parse(&url).map_err(query_err(format!("table {name} at {url}")))?;
+        let table_url =
+            ListingTableUrl::parse(&url).map_err(query_err(format!("table {name} at {url}")))?;
         let partitions = pipeline::cloudtrail::table::PARTITION_COLUMNS
             .iter()
             .map(|c| (c.to_string(), DataType::Utf8))
@@ -59,7 +65,8 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
             .with_schema(schema);
-        let table = ListingTable::try_new(config).map_err(query_err(format!("table {name} at {url}")))?;
+        let table =
+            ListingTable::try_new(config).map_err(query_err(format!("table {name} at {url}")))?;
         ctx.register_table(name, Arc::new(table))
             .map_err(query_err(format!("registering table {name}")))?;
     }
@@ -68,15 +75,20 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
 
 /// Let the session read `s3://bucket` with the same settings as the SDK (endpoint,
 /// credentials, region).
-async fn register_s3(ctx: &SessionContext, bucket: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<()> {
+async fn register_s3(
+    ctx: &SessionContext,
+    bucket: &str,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<()> {
     let err = |message: String| Error::ObjectStore {
         bucket: bucket.to_string(),
         message,
     };
     let sdk = sdk.ok_or_else(|| err("no AWS configuration".into()))?;
-    let mut builder = AmazonS3Builder::new()
-        .with_bucket_name(bucket)
-        .with_region(sdk.region().map_or("us-east-1".to_string(), |r| r.to_string()));
+    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(
+        sdk.region()
+            .map_or("us-east-1".to_string(), |r| r.to_string()),
+    );
     if let Some(provider) = sdk.credentials_provider() {
         let creds = provider
             .provide_credentials()

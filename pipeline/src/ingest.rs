@@ -23,10 +23,12 @@ use crate::cloudtrail::reader::{ReadOptions, RecordSink, Shape, read_object};
 use crate::cloudtrail::record::RawEvent;
 use crate::cloudtrail::table::{self, CloudTrailBuilder, JSON_COLUMNS, UNIQUE_COLUMNS, check};
 use crate::lake::Lake;
-use crate::lake::manifest::{Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id};
+use crate::lake::manifest::{
+    Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
+};
+use crate::lake::partition_value;
 use crate::lake::quarantine::{QuarantineRecord, QuarantineWriter};
 use crate::lake::writer::{PartitionedWriter, StagedFile, WriterLimits, writer_properties};
-use crate::lake::partition_value;
 use crate::source::{self, ObjectLoc, SourceObject, path_account_region};
 use crate::{Error, Result};
 
@@ -158,11 +160,21 @@ pub async fn ingest_cloudtrail(
             }
         }
     }
-    progress.files_total.store(todo.len() as u64, Ordering::Relaxed);
-    tracing::info!(objects = todo.len(), known = summary.files_already_ingested, "ingest planned");
+    progress
+        .files_total
+        .store(todo.len() as u64, Ordering::Relaxed);
+    tracing::info!(
+        objects = todo.len(),
+        known = summary.files_already_ingested,
+        "ingest planned"
+    );
 
     let props = Arc::new(writer_properties(
-        &JSON_COLUMNS.iter().chain(UNIQUE_COLUMNS).copied().collect::<Vec<_>>(),
+        &JSON_COLUMNS
+            .iter()
+            .chain(UNIQUE_COLUMNS)
+            .copied()
+            .collect::<Vec<_>>(),
         opts.zstd_level,
     ));
     let seen_hashes = Arc::new(Mutex::new(HashSet::new()));
@@ -175,7 +187,10 @@ pub async fn ingest_cloudtrail(
         }
         let mut n = 0;
         let mut bytes = 0;
-        while n < rest.len() && n < opts.segment_max_objects && (n == 0 || bytes < opts.segment_max_bytes) {
+        while n < rest.len()
+            && n < opts.segment_max_objects
+            && (n == 0 || bytes < opts.segment_max_bytes)
+        {
             bytes += rest[n].size;
             n += 1;
         }
@@ -224,7 +239,11 @@ struct SegmentResult {
     bytes_read: u64,
 }
 
-async fn run_segment(ctx: SegmentCtx, objs: &[SourceObject], s3: Option<&aws_sdk_s3::Client>) -> Result<SegmentResult> {
+async fn run_segment(
+    ctx: SegmentCtx,
+    objs: &[SourceObject],
+    s3: Option<&aws_sdk_s3::Client>,
+) -> Result<SegmentResult> {
     let threads = ctx.opts.threads.max(1);
     let (tx, rx) = async_channel::bounded::<Job>(threads * 2);
     let mut workers = Vec::new();
@@ -271,7 +290,9 @@ async fn run_segment(ctx: SegmentCtx, objs: &[SourceObject], s3: Option<&aws_sdk
                 result.bytes_read += r.bytes_read;
             }
             Ok(Err(e)) => first_err = first_err.or(Some(e)),
-            Err(_) => first_err = first_err.or(Some(Error::Worker("a worker thread panicked".into()))),
+            Err(_) => {
+                first_err = first_err.or(Some(Error::Worker("a worker thread panicked".into())))
+            }
         }
     }
     match first_err {
@@ -314,7 +335,8 @@ async fn fetch_s3(
         return Ok(Body::Bytes(data.to_vec()));
     }
     // Large objects go to a temporary file so that memory stays bounded.
-    let tmp = tempfile::NamedTempFile::new().map_err(|e| format!("creating a temporary file: {e}"))?;
+    let tmp =
+        tempfile::NamedTempFile::new().map_err(|e| format!("creating a temporary file: {e}"))?;
     let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
     let mut reader = out.body.into_async_read();
     tokio::io::copy(&mut reader, &mut file)
@@ -364,7 +386,7 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
                 continue;
             }
         };
-        let mut input = match Input::open(body, &mut file_buf, ctx.opts.in_memory_max_bytes) {
+        let input = match Input::open(body, &mut file_buf, ctx.opts.in_memory_max_bytes) {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(uri = %obj.uri, error = %e, "could not read object");
@@ -383,7 +405,11 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
         };
         let hash_text = format!("xxh3:{hash:032x}");
         let earlier = ctx.index.known_hash(&hash_text);
-        let first_in_run = ctx.seen_hashes.lock().map(|mut s| s.insert(hash)).unwrap_or(true);
+        let first_in_run = ctx
+            .seen_hashes
+            .lock()
+            .map(|mut s| s.insert(hash))
+            .unwrap_or(true);
         let duplicate = earlier.is_some() || !first_in_run;
 
         let (path_account, path_region) = path_account_region(&obj.uri);
@@ -454,7 +480,10 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
                 let copy_rel = if obj.size > 0 {
                     copies += 1;
                     let name = obj.uri.rsplit('/').next().unwrap_or("object");
-                    let rel = format!("_quarantine/{TABLE}/objects/{commit}-w{id}-{copies}-{}", partition_value(name));
+                    let rel = format!(
+                        "_quarantine/{TABLE}/objects/{commit}-w{id}-{copies}-{}",
+                        partition_value(name)
+                    );
                     let staged = ctx.lake.staging_path(&rel);
                     input.copy_to(&file_buf, &staged)?;
                     out.quarantine.push((staged, rel.clone()));
@@ -497,7 +526,8 @@ enum Input {
     /// Read whole into the worker's file buffer (`len` bytes).
     Memory(usize),
     Owned(Vec<u8>),
-    File(PathBuf, Option<tempfile::NamedTempFile>),
+    /// A file; a downloaded temporary one is deleted when this drops.
+    File(PathBuf, #[allow(dead_code)] Option<tempfile::NamedTempFile>),
 }
 
 impl Input {
@@ -577,7 +607,13 @@ struct FileSink<'a> {
 }
 
 impl FileSink<'_> {
-    fn quarantine_record(&mut self, index: Option<u64>, offset: Option<u64>, raw: &[u8], reason: &str) {
+    fn quarantine_record(
+        &mut self,
+        index: Option<u64>,
+        offset: Option<u64>,
+        raw: &[u8],
+        reason: &str,
+    ) {
         self.bad += 1;
         if !self.write || self.error.is_some() {
             return;
@@ -626,8 +662,18 @@ impl RecordSink for FileSink<'_> {
 }
 
 /// Put a segment's files in place and write its manifest (last).
-async fn commit_segment(lake: &Lake, run: &str, segment: u32, r: SegmentResult, summary: &mut Summary) -> Result<()> {
-    let mut files: Vec<(PathBuf, String)> = r.data.iter().map(|f| (f.staged.clone(), f.rel.clone())).collect();
+async fn commit_segment(
+    lake: &Lake,
+    run: &str,
+    segment: u32,
+    r: SegmentResult,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut files: Vec<(PathBuf, String)> = r
+        .data
+        .iter()
+        .map(|f| (f.staged.clone(), f.rel.clone()))
+        .collect();
     files.extend(r.quarantine.iter().cloned());
     let uploads = futures::stream::iter(files.iter())
         .map(|(staged, rel)| lake.commit_file(staged, rel))
@@ -652,7 +698,12 @@ async fn commit_segment(lake: &Lake, run: &str, segment: u32, r: SegmentResult, 
         summary.records_quarantined += s.records_quarantined;
     }
     summary.files_failed += r.failures.len() as u64;
-    summary.errors.extend(r.failures.iter().take(20usize.saturating_sub(summary.errors.len())).cloned());
+    summary.errors.extend(
+        r.failures
+            .iter()
+            .take(20usize.saturating_sub(summary.errors.len()))
+            .cloned(),
+    );
     summary.bytes_read += r.bytes_read;
     summary.data_files_written += r.data.len() as u64;
     if r.sources.is_empty() && files.is_empty() {
@@ -673,7 +724,13 @@ async fn commit_segment(lake: &Lake, run: &str, segment: u32, r: SegmentResult, 
         path: Manifest::rel_path(TABLE, run, segment),
         message: e.to_string(),
     })?;
-    lake.put_bytes(&Manifest::rel_path(TABLE, run, segment), bytes).await?;
-    tracing::info!(segment, data_files = manifest.data_files.len(), sources = manifest.sources.len(), "segment committed");
+    lake.put_bytes(&Manifest::rel_path(TABLE, run, segment), bytes)
+        .await?;
+    tracing::info!(
+        segment,
+        data_files = manifest.data_files.len(),
+        sources = manifest.sources.len(),
+        "segment committed"
+    );
     Ok(())
 }

@@ -48,7 +48,7 @@ pub fn skip_reason(path: &str) -> Option<&'static str> {
     match lower.rsplit_once('.') {
         None => None,
         Some((_, ext)) if matches!(ext, "json" | "jsonl" | "ndjson" | "log" | "txt") => None,
-        Some((_, ext)) if ext.len() <= 5 && !ext.chars().all(|c| c.is_ascii_digit()) => {
+        Some((_, ext)) if ext.len() <= 10 && ext.chars().all(|c| c.is_ascii_alphabetic()) => {
             Some("not a JSON file by its name")
         }
         Some(_) => None,
@@ -77,7 +77,9 @@ pub async fn list(src: &str, s3: Option<&aws_sdk_s3::Client>) -> Result<Vec<Sour
     }
     let path = Path::new(src);
     let meta = std::fs::metadata(path).map_err(|e| Error::io("reading source", path, e))?;
-    let root = path.canonicalize().map_err(|e| Error::io("reading source", path, e))?;
+    let root = path
+        .canonicalize()
+        .map_err(|e| Error::io("reading source", path, e))?;
     let mut out = Vec::new();
     if meta.is_file() {
         out.push(file_object(&root, &meta, None));
@@ -86,7 +88,11 @@ pub async fn list(src: &str, s3: Option<&aws_sdk_s3::Client>) -> Result<Vec<Sour
     let mut err = None;
     crate::lake::walk(&root, &mut |p| match std::fs::metadata(p) {
         Ok(m) => {
-            let rel = p.strip_prefix(&root).unwrap_or(p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .replace('\\', "/");
             let skip = skip_reason(&format!("/{rel}"));
             out.push(file_object(p, &m, skip));
         }
@@ -114,7 +120,11 @@ fn file_object(path: &Path, meta: &std::fs::Metadata, skip: Option<&'static str>
     }
 }
 
-async fn list_s3(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<SourceObject>> {
+async fn list_s3(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<SourceObject>> {
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -132,7 +142,11 @@ async fn list_s3(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Res
             out.push(SourceObject {
                 uri: format!("s3://{bucket}/{key}"),
                 size: obj.size().unwrap_or(0).max(0) as u64,
-                version: obj.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                version: obj
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string(),
                 loc: ObjectLoc::S3 {
                     bucket: bucket.to_string(),
                     key: key.to_string(),
@@ -168,8 +182,13 @@ mod tests {
 
     #[test]
     fn names_that_are_skipped() {
-        assert_eq!(skip_reason("/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/x.json.gz"), None);
-        assert!(skip_reason("/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz").is_some());
+        assert_eq!(
+            skip_reason("/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/x.json.gz"),
+            None
+        );
+        assert!(
+            skip_reason("/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz").is_some()
+        );
         assert!(skip_reason("/AWSLogs/1/ConfigWritabilityCheckFile").is_some());
         assert!(skip_reason("/export/.DS_Store").is_some());
         assert!(skip_reason("/export/notes.md").is_some());
@@ -183,7 +202,9 @@ mod tests {
     #[test]
     fn account_and_region_from_keys() {
         assert_eq!(
-            path_account_region("s3://b/AWSLogs/o-abc/123456789012/CloudTrail/eu-west-1/2024/01/01/f.json.gz"),
+            path_account_region(
+                "s3://b/AWSLogs/o-abc/123456789012/CloudTrail/eu-west-1/2024/01/01/f.json.gz"
+            ),
             (Some("123456789012"), Some("eu-west-1"))
         );
         assert_eq!(path_account_region("file:///tmp/x.json"), (None, None));

@@ -39,9 +39,12 @@ fn fast_utc(b: &[u8]) -> Option<i64> {
         return None;
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
-    {
+    let (h, mi, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     let days = days_from_civil(y, mo, d);
@@ -109,7 +112,11 @@ mod tests {
     fn other_shapes() {
         assert_eq!(
             parse_timestamp_micros("2024-08-02T09:08:27.123Z"),
-            Some(DateTime::parse_from_rfc3339("2024-08-02T09:08:27.123Z").unwrap().timestamp_micros())
+            Some(
+                DateTime::parse_from_rfc3339("2024-08-02T09:08:27.123Z")
+                    .unwrap()
+                    .timestamp_micros()
+            )
         );
         assert_eq!(
             parse_timestamp_micros("2024-08-02T11:08:27+02:00"),

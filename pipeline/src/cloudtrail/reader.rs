@@ -82,7 +82,7 @@ pub fn read_object<R: Read, S: RecordSink>(
     opts: ReadOptions,
     sink: &mut S,
 ) -> ReadReport {
-    let mut peek = PeekReader::new(input);
+    let peek = PeekReader::new(input);
     let gzip = peek.starts_with(&[0x1f, 0x8b]);
     let report = if gzip {
         run(flate2::read::MultiGzDecoder::new(peek), buf, opts, sink)
@@ -255,6 +255,8 @@ struct State<'s, S> {
     /// Whether a top-level value was followed by a newline (NDJSON), so that a damaged line
     /// is cut at the next newline.
     ndjson: bool,
+    /// The input's truncated tail was reported already.
+    truncated: bool,
     opts: ReadOptions,
 }
 
@@ -269,8 +271,12 @@ impl<S: RecordSink> State<'_, S> {
         if !self.events_seen {
             self.events_seen = true;
             if let Some((offset, raw)) = self.pending_non_event.take() {
-                self.sink
-                    .bad_record(Some(0), offset, &raw, "not a CloudTrail event: it has no event fields");
+                self.sink.bad_record(
+                    Some(0),
+                    offset,
+                    &raw,
+                    "not a CloudTrail event: it has no event fields",
+                );
             }
         }
     }
@@ -298,11 +304,17 @@ impl<S: RecordSink> State<'_, S> {
                 match lookup.cloudtrail_event.str() {
                     Some(text) => match serde_json::from_str::<RawEvent>(text) {
                         Ok(ev) => self.event(&ev, text.as_bytes()),
-                        Err(e) => {
-                            self.bad(offset, slice, &format!("CloudTrailEvent is not an event object: {e}"))
-                        }
+                        Err(e) => self.bad(
+                            offset,
+                            slice,
+                            &format!("CloudTrailEvent is not an event object: {e}"),
+                        ),
                     },
-                    None => self.bad(offset, slice, "lookup-events entry without a CloudTrailEvent string"),
+                    None => self.bad(
+                        offset,
+                        slice,
+                        "lookup-events entry without a CloudTrailEvent string",
+                    ),
                 }
             }
             Kind::TopLevel => self.top_level(slice, offset)?,
@@ -325,7 +337,11 @@ impl<S: RecordSink> State<'_, S> {
         if let (Some(_), Some(detail)) = (ev.extra_value("detail-type"), ev.extra_value("detail")) {
             match serde_json::from_str::<RawEvent>(detail.get()) {
                 Ok(inner) => self.event(&inner, detail.get().as_bytes()),
-                Err(e) => self.bad(offset, slice, &format!("EventBridge detail is not an event object: {e}")),
+                Err(e) => self.bad(
+                    offset,
+                    slice,
+                    &format!("EventBridge detail is not an event object: {e}"),
+                ),
             }
             return Ok(());
         }
@@ -348,7 +364,11 @@ impl<S: RecordSink> State<'_, S> {
         }
         self.non_event_values += 1;
         if self.events_seen || self.non_event_values > 1 {
-            self.bad(offset, slice, "not a CloudTrail event: it has no event fields");
+            self.bad(
+                offset,
+                slice,
+                "not a CloudTrail event: it has no event fields",
+            );
         } else {
             self.pending_non_event = Some((offset, slice.to_vec()));
         }
@@ -376,7 +396,13 @@ fn envelope_prefix(avail: &[u8], at_eof: bool) -> Result<Option<(usize, bool)>, 
         }
     };
     skip(&mut i);
-    let need_more = |i: usize| if i >= avail.len() && !at_eof { Err(()) } else { Ok(None) };
+    let need_more = |i: usize| {
+        if i >= avail.len() && !at_eof {
+            Err(())
+        } else {
+            Ok(None)
+        }
+    };
     if i >= avail.len() {
         return need_more(i);
     }
@@ -493,7 +519,12 @@ impl ValueEnd {
     }
 }
 
-fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, sink: &mut S) -> ReadReport {
+fn run<R: Read, S: RecordSink>(
+    input: R,
+    buf: &mut Vec<u8>,
+    opts: ReadOptions,
+    sink: &mut S,
+) -> ReadReport {
     let mut w = Window {
         input,
         buf,
@@ -512,6 +543,7 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
         pending_non_event: None,
         non_event_values: 0,
         ndjson: false,
+        truncated: false,
         opts,
     };
     let mut mode = Mode::Top;
@@ -547,7 +579,10 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
                         if let Some((n, lookup)) = decided {
                             w.pos += n;
                             st.saw_event_container();
-                            mode = Mode::Elements { lookup, envelope: true };
+                            mode = Mode::Elements {
+                                lookup,
+                                envelope: true,
+                            };
                         } else {
                             parse_value(&mut w, &mut st, Kind::TopLevel);
                             // NDJSON: a value followed by a line break.
@@ -573,6 +608,9 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
             }
             Mode::Elements { lookup, envelope } => {
                 let Some(b) = w.peek_non_ws() else {
+                    if st.truncated {
+                        break;
+                    }
                     let offset = w.offset();
                     let reason = match &w.err {
                         Some(e) => format!("input ends inside the array of records: {e}"),
@@ -585,7 +623,11 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
                 match b {
                     b']' => {
                         w.pos += 1;
-                        mode = if envelope { Mode::EnvelopeTail } else { Mode::Top };
+                        mode = if envelope {
+                            Mode::EnvelopeTail
+                        } else {
+                            Mode::Top
+                        };
                     }
                     b',' => w.pos += 1,
                     _ => {
@@ -608,7 +650,12 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
                         match find_end(&mut w, opts.max_record_bytes) {
                             Some(n) => w.pos += n.max(1),
                             None => {
-                                st.sink.bad_record(None, offset, &[], "input ends inside the envelope object");
+                                st.sink.bad_record(
+                                    None,
+                                    offset,
+                                    &[],
+                                    "input ends inside the envelope object",
+                                );
                                 break;
                             }
                         }
@@ -621,7 +668,8 @@ fn run<R: Read, S: RecordSink>(input: R, buf: &mut Vec<u8>, opts: ReadOptions, s
     if let Some(e) = w.err.take() {
         let offset = w.offset();
         let tail = w.avail().to_vec();
-        st.sink.bad_record(None, offset, &tail, &format!("input ends early: {e}"));
+        st.sink
+            .bad_record(None, offset, &tail, &format!("input ends early: {e}"));
     }
     let shape = if let Some(reason) = not_json {
         Shape::NotJson(reason)
@@ -753,6 +801,7 @@ fn parse_value<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_,
                 };
                 let tail = w.avail().to_vec();
                 st.bad(offset, &tail, &reason);
+                st.truncated = true;
                 w.pos = w.end;
                 return;
             }
@@ -782,7 +831,12 @@ fn trim_ws(mut s: &[u8]) -> &[u8] {
 }
 
 /// Cut out a record that is not valid JSON.
-fn cut_bad<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_, S>, kind: Kind, reason: &str) {
+fn cut_bad<R: Read, S: RecordSink>(
+    w: &mut Window<'_, R>,
+    st: &mut State<'_, S>,
+    kind: Kind,
+    reason: &str,
+) {
     let offset = w.offset();
     if kind == Kind::TopLevel && st.ndjson {
         cut_line(w, st, reason);
@@ -848,12 +902,21 @@ mod tests {
 
     impl RecordSink for Collect {
         fn record(&mut self, index: u64, event: &RawEvent<'_>, _raw: &[u8]) {
-            self.good
-                .push((index, event.event_name.text().map(|s| s.into_owned()).unwrap_or_default()));
+            self.good.push((
+                index,
+                event
+                    .event_name
+                    .text()
+                    .map(|s| s.into_owned())
+                    .unwrap_or_default(),
+            ));
         }
         fn bad_record(&mut self, index: Option<u64>, _offset: u64, raw: &[u8], reason: &str) {
-            self.bad
-                .push((index, String::from_utf8_lossy(raw).into_owned(), reason.to_string()));
+            self.bad.push((
+                index,
+                String::from_utf8_lossy(raw).into_owned(),
+                reason.to_string(),
+            ));
         }
     }
 
@@ -876,7 +939,9 @@ mod tests {
     }
 
     fn ev(name: &str) -> String {
-        format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","eventName":"{name}","eventSource":"s3.amazonaws.com"}}"#)
+        format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventName":"{name}","eventSource":"s3.amazonaws.com"}}"#
+        )
     }
 
     fn names(c: &Collect) -> Vec<&str> {
@@ -910,7 +975,9 @@ mod tests {
     #[test]
     fn lookup_events_and_eventbridge() {
         let inner = serde_json::to_string(&ev("Lookup")).unwrap();
-        let doc = format!(r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{inner}}}],"NextToken":"abc"}}"#);
+        let doc = format!(
+            r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{inner}}}],"NextToken":"abc"}}"#
+        );
         let (r, c) = read(doc.as_bytes());
         assert_eq!(r.shape, Shape::Events);
         assert_eq!(names(&c), ["Lookup"]);
@@ -944,13 +1011,17 @@ mod tests {
 
     #[test]
     fn digest_empty_not_json_not_cloudtrail() {
-        let digest = r#"{"awsAccountId":"1","digestStartTime":"2020-09-11T18:36:49Z","digestS3Object":"x"}"#;
+        let digest =
+            r#"{"awsAccountId":"1","digestStartTime":"2020-09-11T18:36:49Z","digestS3Object":"x"}"#;
         assert_eq!(read(digest.as_bytes()).0.shape, Shape::Digest);
         assert_eq!(read(b"").0.shape, Shape::Empty);
         assert_eq!(read(b" \n ").0.shape, Shape::Empty);
         assert_eq!(read(&gz(b"")).0.shape, Shape::Empty);
         assert!(matches!(read(b"hello world").0.shape, Shape::NotJson(_)));
-        assert!(matches!(read(b"\x00\x01\x02binary").0.shape, Shape::NotJson(_)));
+        assert!(matches!(
+            read(b"\x00\x01\x02binary").0.shape,
+            Shape::NotJson(_)
+        ));
         let (r, c) = read(br#"{"name":"config","value":3}"#);
         assert_eq!(r.shape, Shape::NotCloudTrail);
         assert!(c.bad.is_empty());
@@ -975,13 +1046,22 @@ mod tests {
         assert_eq!(c.bad.len(), 4, "{:?}", c.bad);
         assert_eq!(c.bad[0].0, Some(1));
         assert!(c.bad[0].1.contains("tru"));
-        assert!(c.bad[1].2.contains("expected a CloudTrail event object"), "{}", c.bad[1].2);
+        assert!(
+            c.bad[1].2.contains("expected a CloudTrail event object"),
+            "{}",
+            c.bad[1].2
+        );
         assert_eq!(r.records, 7);
     }
 
     #[test]
     fn ndjson_bad_line_does_not_eat_the_next() {
-        let nd = format!("{}\n{{\"eventName\":\"broken\n{}\nnot json\n{}\n", ev("A"), ev("B"), ev("C"));
+        let nd = format!(
+            "{}\n{{\"eventName\":\"broken\n{}\nnot json\n{}\n",
+            ev("A"),
+            ev("B"),
+            ev("C")
+        );
         let (_, c) = read(nd.as_bytes());
         assert_eq!(names(&c), ["A", "B", "C"]);
         assert_eq!(c.bad.len(), 2, "{:?}", c.bad);
@@ -995,12 +1075,21 @@ mod tests {
         let cut = &full[..full.len() / 2];
         let (r, c) = read_with(cut, small_chunks());
         assert_eq!(r.shape, Shape::Events);
-        assert!(c.good.len() > 100 && c.good.len() < 2000, "{}", c.good.len());
+        assert!(
+            c.good.len() > 100 && c.good.len() < 2000,
+            "{}",
+            c.good.len()
+        );
         for (i, (idx, name)) in c.good.iter().enumerate() {
             assert_eq!(*idx, i as u64);
             assert_eq!(name, &format!("E{i}"));
         }
-        assert_eq!(c.bad.len(), 1, "{:?}", c.bad.iter().map(|b| &b.2).collect::<Vec<_>>());
+        assert_eq!(
+            c.bad.len(),
+            1,
+            "{:?}",
+            c.bad.iter().map(|b| &b.2).collect::<Vec<_>>()
+        );
         assert!(c.bad[0].2.contains("input ends"), "{}", c.bad[0].2);
     }
 

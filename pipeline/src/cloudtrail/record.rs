@@ -88,11 +88,11 @@ impl<'a> Scalar<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Scalar<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
@@ -135,7 +135,7 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Compound)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -261,7 +261,8 @@ impl<'a> RawEvent<'a> {
 
     /// Whether this object is a CloudTrail digest file rather than events.
     pub fn is_digest(&self) -> bool {
-        self.extra_value("digestStartTime").is_some() || self.extra_value("digestS3Object").is_some()
+        self.extra_value("digestStartTime").is_some()
+            || self.extra_value("digestS3Object").is_some()
     }
 }
 
@@ -490,8 +491,12 @@ mod tests {
         .unwrap();
         let ui = UserIdentity::parse(raw).unwrap();
         assert_eq!(ui.kind.str(), Some("AssumedRole"));
-        assert_eq!(ui.attributes().unwrap().mfa_authenticated.boolean(), Ok(Some(false)));
-        let bad: &RawValue = serde_json::from_str(r#"{"type":"X","sessionContext":"oops"}"#).unwrap();
+        assert_eq!(
+            ui.attributes().unwrap().mfa_authenticated.boolean(),
+            Ok(Some(false))
+        );
+        let bad: &RawValue =
+            serde_json::from_str(r#"{"type":"X","sessionContext":"oops"}"#).unwrap();
         assert!(UserIdentity::parse(bad).is_none());
     }
 
@@ -501,13 +506,19 @@ mod tests {
             Some("arn:aws:sts::123456789012:assumed-role/app-role/my-fn"),
             Some("arn:aws:iam::123456789012:role/service/app-role"),
         );
-        assert_eq!(a.as_deref(), Some("arn:aws:iam::123456789012:role/service/app-role"));
+        assert_eq!(
+            a.as_deref(),
+            Some("arn:aws:iam::123456789012:role/service/app-role")
+        );
         assert_eq!(s, Some("my-fn"));
         let (a, s) = actor_and_session(
             Some("arn:aws-us-gov:sts::111111111111:assumed-role/ExampleRole/i-0abc"),
             None,
         );
-        assert_eq!(a.as_deref(), Some("arn:aws-us-gov:iam::111111111111:role/ExampleRole"));
+        assert_eq!(
+            a.as_deref(),
+            Some("arn:aws-us-gov:iam::111111111111:role/ExampleRole")
+        );
         assert_eq!(s, Some("i-0abc"));
         let (a, s) = actor_and_session(Some("arn:aws:iam::123456789012:user/alice"), None);
         assert_eq!(a.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));

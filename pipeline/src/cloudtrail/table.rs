@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -135,18 +137,32 @@ pub fn check<'e, 'a>(ev: &'e RawEvent<'a>) -> Result<Checked<'e, 'a>, Reject> {
     let time_text = match &ev.event_time {
         Scalar::Str(s) => s.as_ref(),
         Scalar::Missing | Scalar::Null => return Err(Reject("no eventTime".into())),
-        other => return Err(Reject(format!("eventTime is {}, expected an RFC 3339 string", other.type_name()))),
+        other => {
+            return Err(Reject(format!(
+                "eventTime is {}, expected an RFC 3339 string",
+                other.type_name()
+            )));
+        }
     };
-    let time_micros = parse_timestamp_micros(time_text)
-        .ok_or_else(|| Reject(format!("eventTime {time_text:?} is not an RFC 3339 timestamp")))?;
+    let time_micros = parse_timestamp_micros(time_text).ok_or_else(|| {
+        Reject(format!(
+            "eventTime {time_text:?} is not an RFC 3339 timestamp"
+        ))
+    })?;
     let mut event_name = ev.event_name.str().map(Cow::Borrowed);
     let mut event_source = ev.event_source.text();
     // CloudTrail Insights events name the API inside insightDetails.
     if event_name.is_none() && !ev.event_name.is_present() {
-        if let Some(names) = ev.insight_details.and_then(|raw| serde_json::from_str::<InsightNames>(raw.get()).ok()) {
+        if let Some(names) = ev
+            .insight_details
+            .and_then(|raw| serde_json::from_str::<InsightNames>(raw.get()).ok())
+        {
             event_name = names.event_name.text().map(|s| Cow::Owned(s.into_owned()));
             if event_source.is_none() {
-                event_source = names.event_source.text().map(|s| Cow::Owned(s.into_owned()));
+                event_source = names
+                    .event_source
+                    .text()
+                    .map(|s| Cow::Owned(s.into_owned()));
             }
         }
     }
@@ -154,7 +170,10 @@ pub fn check<'e, 'a>(ev: &'e RawEvent<'a>) -> Result<Checked<'e, 'a>, Reject> {
         Some(n) if !n.is_empty() => n,
         Some(_) => return Err(Reject("eventName is empty".into())),
         None if ev.event_name.is_present() => {
-            return Err(Reject(format!("eventName is {}, expected a string", ev.event_name.type_name())));
+            return Err(Reject(format!(
+                "eventName is {}, expected a string",
+                ev.event_name.type_name()
+            )));
         }
         None => return Err(Reject("no eventName".into())),
     };
@@ -171,8 +190,11 @@ pub fn check<'e, 'a>(ev: &'e RawEvent<'a>) -> Result<Checked<'e, 'a>, Reject> {
 impl Checked<'_, '_> {
     /// The account partition: the recipient account, else the identity's account.
     pub fn account(&self) -> Option<&str> {
-        nonempty(self.ev.recipient_account_id.str())
-            .or_else(|| self.identity.as_ref().and_then(|u| nonempty(u.account_id.str())))
+        nonempty(self.ev.recipient_account_id.str()).or_else(|| {
+            self.identity
+                .as_ref()
+                .and_then(|u| nonempty(u.account_id.str()))
+        })
     }
 
     pub fn region(&self) -> Option<&str> {
@@ -323,7 +345,14 @@ impl CloudTrailBuilder {
 
     /// Append one checked record. `raw_record` is the record's input text, used only in the
     /// rare case where a field of the wrong type has to be kept in `extra` verbatim.
-    pub fn append(&mut self, c: &Checked<'_, '_>, raw_record: &[u8], source_uri: &str, index: u64, run: &str) {
+    pub fn append(
+        &mut self,
+        c: &Checked<'_, '_>,
+        raw_record: &[u8],
+        source_uri: &str,
+        index: u64,
+        run: &str,
+    ) {
         let ev = c.ev;
         let before = self.string_bytes();
         self.event_time.append_value(c.time_micros);
@@ -334,67 +363,98 @@ impl CloudTrailBuilder {
         self.event_source.append_option(c.event_source.as_deref());
         self.event_name.append_value(&c.event_name);
         self.aws_region.append_option(text(&ev.aws_region));
-        self.source_ip_address.append_option(text(&ev.source_ip_address));
+        self.source_ip_address
+            .append_option(text(&ev.source_ip_address));
         self.user_agent.append_option(text(&ev.user_agent));
         self.error_code.append_option(text(&ev.error_code));
         self.error_message.append_option(text(&ev.error_message));
         self.request_id.append_option(text(&ev.request_id));
         let mut misfits: Vec<(&str, String)> = Vec::new();
-        let mut boolean = |b: &mut BooleanBuilder, v: &Scalar<'_>, key: &'static str| match v.boolean() {
-            Ok(v) => b.append_option(v),
-            Err(()) => {
-                b.append_null();
-                misfits.push((key, v.to_json()));
-            }
-        };
+        let mut boolean =
+            |b: &mut BooleanBuilder, v: &Scalar<'_>, key: &'static str| match v.boolean() {
+                Ok(v) => b.append_option(v),
+                Err(()) => {
+                    b.append_null();
+                    misfits.push((key, v.to_json()));
+                }
+            };
         boolean(&mut self.read_only, &ev.read_only, "readOnly");
-        boolean(&mut self.management_event, &ev.management_event, "managementEvent");
+        boolean(
+            &mut self.management_event,
+            &ev.management_event,
+            "managementEvent",
+        );
         boolean(
             &mut self.session_credential_from_console,
             &ev.session_credential_from_console,
             "sessionCredentialFromConsole",
         );
-        self.recipient_account_id.append_option(text(&ev.recipient_account_id));
-        self.shared_event_id.append_option(text(&ev.shared_event_id));
-        self.vpc_endpoint_id.append_option(text(&ev.vpc_endpoint_id));
-        self.vpc_endpoint_account_id.append_option(text(&ev.vpc_endpoint_account_id));
+        self.recipient_account_id
+            .append_option(text(&ev.recipient_account_id));
+        self.shared_event_id
+            .append_option(text(&ev.shared_event_id));
+        self.vpc_endpoint_id
+            .append_option(text(&ev.vpc_endpoint_id));
+        self.vpc_endpoint_account_id
+            .append_option(text(&ev.vpc_endpoint_account_id));
 
         let ui = c.identity.as_ref();
         let issuer = ui.and_then(|u| u.issuer());
         let attrs = ui.and_then(|u| u.attributes());
         self.ui_type.append_option(ui.and_then(|u| u.kind.text()));
-        self.ui_principal_id.append_option(ui.and_then(|u| u.principal_id.text()));
+        self.ui_principal_id
+            .append_option(ui.and_then(|u| u.principal_id.text()));
         self.ui_arn.append_option(ui.and_then(|u| u.arn.text()));
-        self.ui_account_id.append_option(ui.and_then(|u| u.account_id.text()));
-        self.ui_access_key_id.append_option(ui.and_then(|u| u.access_key_id.text()));
-        self.ui_user_name.append_option(ui.and_then(|u| u.user_name.text()));
-        self.ui_invoked_by.append_option(ui.and_then(|u| u.invoked_by.text()));
-        self.issuer_type.append_option(issuer.and_then(|i| i.kind.text()));
-        self.issuer_principal_id.append_option(issuer.and_then(|i| i.principal_id.text()));
-        self.issuer_arn.append_option(issuer.and_then(|i| i.arn.text()));
-        self.issuer_account_id.append_option(issuer.and_then(|i| i.account_id.text()));
-        self.issuer_user_name.append_option(issuer.and_then(|i| i.user_name.text()));
+        self.ui_account_id
+            .append_option(ui.and_then(|u| u.account_id.text()));
+        self.ui_access_key_id
+            .append_option(ui.and_then(|u| u.access_key_id.text()));
+        self.ui_user_name
+            .append_option(ui.and_then(|u| u.user_name.text()));
+        self.ui_invoked_by
+            .append_option(ui.and_then(|u| u.invoked_by.text()));
+        self.issuer_type
+            .append_option(issuer.and_then(|i| i.kind.text()));
+        self.issuer_principal_id
+            .append_option(issuer.and_then(|i| i.principal_id.text()));
+        self.issuer_arn
+            .append_option(issuer.and_then(|i| i.arn.text()));
+        self.issuer_account_id
+            .append_option(issuer.and_then(|i| i.account_id.text()));
+        self.issuer_user_name
+            .append_option(issuer.and_then(|i| i.user_name.text()));
         self.mfa_authenticated
             .append_option(attrs.and_then(|a| a.mfa_authenticated.boolean().ok().flatten()));
-        self.session_creation_date
-            .append_option(attrs.and_then(|a| a.creation_date.str()).and_then(parse_timestamp_micros));
+        self.session_creation_date.append_option(
+            attrs
+                .and_then(|a| a.creation_date.str())
+                .and_then(parse_timestamp_micros),
+        );
         self.source_identity.append_option(
             ui.and_then(|u| u.session_context.as_ref())
                 .and_then(|s| s.source_identity.text()),
         );
-        let (actor, session) = actor_and_session(ui.and_then(|u| u.arn.str()), issuer.and_then(|i| i.arn.str()));
+        let (actor, session) = actor_and_session(
+            ui.and_then(|u| u.arn.str()),
+            issuer.and_then(|i| i.arn.str()),
+        );
         self.actor_arn.append_option(actor);
         self.session_name.append_option(session);
 
-        self.request_parameters.append_option(raw(ev.request_parameters));
-        self.response_elements.append_option(raw(ev.response_elements));
-        self.additional_event_data.append_option(raw(ev.additional_event_data));
+        self.request_parameters
+            .append_option(raw(ev.request_parameters));
+        self.response_elements
+            .append_option(raw(ev.response_elements));
+        self.additional_event_data
+            .append_option(raw(ev.additional_event_data));
         self.resources.append_option(raw(ev.resources));
         self.tls_details.append_option(raw(ev.tls_details));
-        self.service_event_details.append_option(raw(ev.service_event_details));
+        self.service_event_details
+            .append_option(raw(ev.service_event_details));
         self.insight_details.append_option(raw(ev.insight_details));
         self.user_identity.append_option(raw(ev.user_identity));
-        self.extra.append_option(extra_json(ev, misfits, raw_record));
+        self.extra
+            .append_option(extra_json(ev, misfits, raw_record));
         self.source_uri.append_value(source_uri);
         self.source_record_index.append_value(index as i64);
         self.ingest_run.append_value(run);
@@ -476,7 +536,11 @@ impl CloudTrailBuilder {
 
 /// The `extra` column: keys without a column, and values of the wrong type for their column,
 /// as one JSON object; `None` when there are none (the usual case).
-fn extra_json(ev: &RawEvent<'_>, mut misfits: Vec<(&str, String)>, raw_record: &[u8]) -> Option<String> {
+fn extra_json(
+    ev: &RawEvent<'_>,
+    mut misfits: Vec<(&str, String)>,
+    raw_record: &[u8],
+) -> Option<String> {
     // Objects or arrays where a scalar belongs: take their text from the record itself.
     let compound: Vec<&str> = ev
         .scalars()
@@ -486,7 +550,8 @@ fn extra_json(ev: &RawEvent<'_>, mut misfits: Vec<(&str, String)>, raw_record: &
         .map(|(_, k)| *k)
         .collect();
     if !compound.is_empty() {
-        if let Ok(fields) = serde_json::from_slice::<BTreeMap<Cow<'_, str>, &RawValue>>(raw_record) {
+        if let Ok(fields) = serde_json::from_slice::<BTreeMap<Cow<'_, str>, &RawValue>>(raw_record)
+        {
             for key in compound {
                 if let Some(v) = fields.get(key) {
                     misfits.push((key, v.get().to_string()));
@@ -548,16 +613,28 @@ mod tests {
         .unwrap();
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.schema(), schema());
-        assert_eq!(col(&batch, "actor_arn").value(0), "arn:aws:iam::123456789012:role/svc/app-role");
+        assert_eq!(
+            col(&batch, "actor_arn").value(0),
+            "arn:aws:iam::123456789012:role/svc/app-role"
+        );
         assert_eq!(col(&batch, "session_name").value(0), "my-fn");
         assert_eq!(col(&batch, "session_issuer_user_name").value(0), "app-role");
-        assert_eq!(col(&batch, "request_parameters").value(0), r#"{"bucketName":"b"}"#);
+        assert_eq!(
+            col(&batch, "request_parameters").value(0),
+            r#"{"bucketName":"b"}"#
+        );
         assert_eq!(col(&batch, "extra").value(0), r#"{"unknownThing":[1]}"#);
         assert!(col(&batch, "error_code").is_null(0));
-        let mfa = batch.column_by_name("session_mfa_authenticated").unwrap().as_boolean();
+        let mfa = batch
+            .column_by_name("session_mfa_authenticated")
+            .unwrap()
+            .as_boolean();
         assert!(!mfa.value(0) && mfa.is_valid(0));
         let idx = batch.column_by_name("source_record_index").unwrap();
-        assert_eq!(idx.as_primitive::<arrow::datatypes::Int64Type>().value(0), 7);
+        assert_eq!(
+            idx.as_primitive::<arrow::datatypes::Int64Type>().value(0),
+            7
+        );
     }
 
     #[test]
@@ -576,10 +653,30 @@ mod tests {
     #[test]
     fn rejects() {
         assert_eq!(build(r#"{"eventName":"X"}"#).unwrap_err().0, "no eventTime");
-        assert!(build(r#"{"eventTime":12,"eventName":"X"}"#).unwrap_err().0.contains("a number"));
-        assert!(build(r#"{"eventTime":"soon","eventName":"X"}"#).unwrap_err().0.contains("not an RFC 3339"));
-        assert_eq!(build(r#"{"eventTime":"2024-08-02T09:08:27Z"}"#).unwrap_err().0, "no eventName");
-        assert!(build(r#"{"eventTime":"2024-08-02T09:08:27Z","eventName":5}"#).unwrap_err().0.contains("a number"));
+        assert!(
+            build(r#"{"eventTime":12,"eventName":"X"}"#)
+                .unwrap_err()
+                .0
+                .contains("a number")
+        );
+        assert!(
+            build(r#"{"eventTime":"soon","eventName":"X"}"#)
+                .unwrap_err()
+                .0
+                .contains("not an RFC 3339")
+        );
+        assert_eq!(
+            build(r#"{"eventTime":"2024-08-02T09:08:27Z"}"#)
+                .unwrap_err()
+                .0,
+            "no eventName"
+        );
+        assert!(
+            build(r#"{"eventTime":"2024-08-02T09:08:27Z","eventName":5}"#)
+                .unwrap_err()
+                .0
+                .contains("a number")
+        );
     }
 
     #[test]
@@ -590,7 +687,10 @@ mod tests {
             "eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceAssociationStatus"}}"#,
         )
         .unwrap();
-        assert_eq!(col(&batch, "event_name").value(0), "UpdateInstanceAssociationStatus");
+        assert_eq!(
+            col(&batch, "event_name").value(0),
+            "UpdateInstanceAssociationStatus"
+        );
         assert_eq!(col(&batch, "event_source").value(0), "ssm.amazonaws.com");
     }
 }

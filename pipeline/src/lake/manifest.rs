@@ -134,8 +134,11 @@ fn commit_of(file_name: &str) -> Option<String> {
     let name = file_name.strip_prefix("part-").unwrap_or(file_name);
     let mut parts = name.splitn(3, '-');
     let (run, seg) = (parts.next()?, parts.next()?);
-    (run.len() == 32 && run.bytes().all(|b| b.is_ascii_hexdigit()) && seg.len() == 5 && seg.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| format!("{run}-{seg}"))
+    (run.len() == 32
+        && run.bytes().all(|b| b.is_ascii_hexdigit())
+        && seg.len() == 5
+        && seg.bytes().all(|b| b.is_ascii_digit()))
+    .then(|| format!("{run}-{seg}"))
 }
 
 /// Remove what runs that stopped before committing left behind under `table/` and in the
@@ -168,7 +171,10 @@ mod tests {
             commit_of(&format!("part-{run}-00002-w1-3.parquet")),
             Some(format!("{run}-00002"))
         );
-        assert_eq!(commit_of(&format!("{run}-00000-w0.ndjson")), Some(format!("{run}-00000")));
+        assert_eq!(
+            commit_of(&format!("{run}-00000-w0.ndjson")),
+            Some(format!("{run}-00000"))
+        );
         assert_eq!(commit_of("part-0.parquet"), None);
         assert_eq!(commit_of("user-file.parquet"), None);
     }

@@ -54,12 +54,15 @@ pub struct Lake {
     /// Local lakes: the root directory (created on open).
     root: PathBuf,
     /// S3 lakes: where files are staged before upload.
-    staging: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// Kept for its lifetime: the staging directory is removed when the last clone drops.
+    _staging: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for Lake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lake").field("location", &self.location).finish()
+        f.debug_struct("Lake")
+            .field("location", &self.location)
+            .finish()
     }
 }
 
@@ -69,13 +72,16 @@ impl Lake {
         let location = LakeLocation::parse(uri)?;
         match &location {
             LakeLocation::Local(path) => {
-                std::fs::create_dir_all(path).map_err(|e| Error::io("creating lake directory", path, e))?;
-                let root = path.canonicalize().map_err(|e| Error::io("opening lake", path, e))?;
+                std::fs::create_dir_all(path)
+                    .map_err(|e| Error::io("creating lake directory", path, e))?;
+                let root = path
+                    .canonicalize()
+                    .map_err(|e| Error::io("opening lake", path, e))?;
                 Ok(Lake {
                     location: LakeLocation::Local(root.clone()),
                     s3: None,
                     root,
-                    staging: None,
+                    _staging: None,
                 })
             }
             LakeLocation::S3 { .. } => {
@@ -86,12 +92,14 @@ impl Lake {
                 let staging = tempfile::Builder::new()
                     .prefix("trailhound-staging-")
                     .tempdir()
-                    .map_err(|e| Error::io("creating staging directory", std::env::temp_dir(), e))?;
+                    .map_err(|e| {
+                        Error::io("creating staging directory", std::env::temp_dir(), e)
+                    })?;
                 Ok(Lake {
                     location,
                     s3: Some(s3),
                     root: staging.path().to_path_buf(),
-                    staging: Some(std::sync::Arc::new(staging)),
+                    _staging: Some(std::sync::Arc::new(staging)),
                 })
             }
         }
@@ -134,7 +142,9 @@ impl Lake {
 
     fn s3_key(&self, rel: &str) -> (String, String) {
         match &self.location {
-            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => (bucket.clone(), rel.to_string()),
+            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => {
+                (bucket.clone(), rel.to_string())
+            }
             LakeLocation::S3 { bucket, prefix } => (bucket.clone(), format!("{prefix}/{rel}")),
             LakeLocation::Local(_) => unreachable_local(),
         }
@@ -176,7 +186,8 @@ impl Lake {
             LakeLocation::Local(p) => {
                 let dest = p.join(rel);
                 if let Some(dir) = dest.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::io("creating directory", dir, e))?;
                 }
                 let tmp = p.join(format!("{rel}.inprogress"));
                 std::fs::write(&tmp, &bytes).map_err(|e| Error::io("writing", &tmp, e))?;
@@ -251,7 +262,8 @@ impl Lake {
                     .into_paginator()
                     .send();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
+                    let page =
+                        page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
                     for obj in page.contents() {
                         if let Some(key) = obj.key() {
                             out.push(key[strip..].to_string());
@@ -345,8 +357,16 @@ pub fn partition_value(v: &str) -> std::borrow::Cow<'_, str> {
     if v.is_empty() {
         return std::borrow::Cow::Borrowed("unknown");
     }
-    let cleaned: String = v.chars().take(64).map(|c| if ok(c) { c } else { '_' }).collect();
-    std::borrow::Cow::Owned(if cleaned.chars().all(|c| c == '.') { "_".into() } else { cleaned })
+    let cleaned: String = v
+        .chars()
+        .take(64)
+        .map(|c| if ok(c) { c } else { '_' })
+        .collect();
+    std::borrow::Cow::Owned(if cleaned.chars().all(|c| c == '.') {
+        "_".into()
+    } else {
+        cleaned
+    })
 }
 
 #[cfg(test)]
@@ -367,9 +387,15 @@ mod tests {
     fn locations() {
         assert_eq!(
             LakeLocation::parse("s3://b/p/").unwrap(),
-            LakeLocation::S3 { bucket: "b".into(), prefix: "p".into() }
+            LakeLocation::S3 {
+                bucket: "b".into(),
+                prefix: "p".into()
+            }
         );
         assert!(LakeLocation::parse("gs://b/p").is_err());
-        assert_eq!(LakeLocation::parse("lake").unwrap(), LakeLocation::Local("lake".into()));
+        assert_eq!(
+            LakeLocation::parse("lake").unwrap(),
+            LakeLocation::Local("lake".into())
+        );
     }
 }

@@ -67,15 +67,18 @@ impl QuarantineWriter {
     pub fn write(&mut self, rec: &QuarantineRecord<'_>) -> Result<()> {
         if self.out.is_none() {
             if let Some(dir) = self.staged.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io("creating directory", dir, e))?;
             }
-            let f = File::create(&self.staged).map_err(|e| Error::io("creating", &self.staged, e))?;
+            let f =
+                File::create(&self.staged).map_err(|e| Error::io("creating", &self.staged, e))?;
             self.out = Some(BufWriter::new(f));
         }
         let out = self.out.as_mut().expect("opened above");
         serde_json::to_writer(&mut *out, rec)
             .map_err(|e| Error::io("writing", &self.staged, std::io::Error::other(e)))?;
-        out.write_all(b"\n").map_err(|e| Error::io("writing", &self.staged, e))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::io("writing", &self.staged, e))?;
         self.lines += 1;
         Ok(())
     }
@@ -85,7 +88,8 @@ impl QuarantineWriter {
         match self.out {
             None => Ok(None),
             Some(mut out) => {
-                out.flush().map_err(|e| Error::io("writing", &self.staged, e))?;
+                out.flush()
+                    .map_err(|e| Error::io("writing", &self.staged, e))?;
                 Ok(Some((self.staged, self.rel)))
             }
         }

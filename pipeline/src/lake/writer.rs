@@ -50,7 +50,7 @@ pub fn writer_properties(no_dictionary: &[&str], zstd_level: i32) -> WriterPrope
     let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_size(128 * 1024)
+        .set_max_row_group_row_count(Some(128 * 1024))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
     for col in no_dictionary {
@@ -147,7 +147,8 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
     /// The builder of a partition (values already path-safe), created on first use.
     pub fn builder(&mut self, account: &str, region: &str, day: i64) -> Result<&mut B> {
         self.tick += 1;
-        let hit = |p: &Part<B>| p.key.day == day && p.key.account == account && p.key.region == region;
+        let hit =
+            |p: &Part<B>| p.key.day == day && p.key.account == account && p.key.region == region;
         let idx = if self.parts.get(self.last).is_some_and(hit) {
             self.last
         } else if let Some(i) = self.parts.iter().position(hit) {
@@ -173,7 +174,15 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
         let part = &mut self.parts[idx];
         part.last_used = tick;
         if part.builder.len() >= self.limits.batch_rows {
-            Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+            Self::write_batch(
+                &self.lake,
+                self.table,
+                &self.schema,
+                &self.props,
+                &self.file_prefix,
+                &mut self.next_file,
+                part,
+            )?;
         }
         Ok(&mut self.parts[idx].builder)
     }
@@ -200,7 +209,15 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
                 .expect("over budget means at least one partition");
             let part = &mut self.parts[idx];
             if builder_bytes >= encoding && part.builder.len() > 0 {
-                Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+                Self::write_batch(
+                    &self.lake,
+                    self.table,
+                    &self.schema,
+                    &self.props,
+                    &self.file_prefix,
+                    &mut self.next_file,
+                    part,
+                )?;
             } else if let Some((w, staged)) = part.file.as_mut() {
                 w.flush().map_err(|e| Error::Parquet {
                     path: staged.rel.clone(),
@@ -224,7 +241,15 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
 
     fn close_part(&mut self, part: &mut Part<B>) -> Result<()> {
         if part.builder.len() > 0 {
-            Self::write_batch(&self.lake, self.table, &self.schema, &self.props, &self.file_prefix, &mut self.next_file, part)?;
+            Self::write_batch(
+                &self.lake,
+                self.table,
+                &self.schema,
+                &self.props,
+                &self.file_prefix,
+                &mut self.next_file,
+                part,
+            )?;
         }
         if let Some((w, mut staged)) = part.file.take() {
             let meta = w.close().map_err(|e| Error::Parquet {
@@ -258,14 +283,25 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
             *next_file += 1;
             let staged = lake.staging_path(&rel);
             if let Some(dir) = staged.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io("creating directory", dir, e))?;
             }
             let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
-            let w = ArrowWriter::try_new(f, schema.clone(), Some((**props).clone())).map_err(|e| Error::Parquet {
-                path: rel.clone(),
-                source: e,
-            })?;
-            part.file = Some((w, StagedFile { staged, rel, rows: 0 }));
+            let w =
+                ArrowWriter::try_new(f, schema.clone(), Some((**props).clone())).map_err(|e| {
+                    Error::Parquet {
+                        path: rel.clone(),
+                        source: e,
+                    }
+                })?;
+            part.file = Some((
+                w,
+                StagedFile {
+                    staged,
+                    rel,
+                    rows: 0,
+                },
+            ));
         }
         let (w, staged) = part.file.as_mut().expect("opened above");
         w.write(&batch).map_err(|e| Error::Parquet {
