@@ -48,8 +48,11 @@ pub struct IngestOptions {
     pub segment_max_bytes: u64,
     /// S3 GETs in flight.
     pub fetch_concurrency: usize,
-    /// Objects up to this size are read into memory whole; larger ones are streamed.
+    /// Local files up to this size are read into memory whole; larger ones are streamed.
     pub in_memory_max_bytes: u64,
+    /// S3 objects up to this size are downloaded into memory; larger ones go to a temporary
+    /// file (with `fetch_concurrency` GETs in flight, this bounds the memory they take).
+    pub s3_in_memory_max_bytes: u64,
     /// Set to stop early: the current segment is committed and the run ends.
     pub cancel: Arc<AtomicBool>,
 }
@@ -65,6 +68,7 @@ impl Default for IngestOptions {
             segment_max_bytes: 8 << 30,
             fetch_concurrency: 32,
             in_memory_max_bytes: 64 << 20,
+            s3_in_memory_max_bytes: 8 << 20,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -265,7 +269,7 @@ async fn run_segment(
             let go = !cancel.load(Ordering::Relaxed);
             async move { go }
         })
-        .map(|obj| fetch(obj, s3, ctx.opts.in_memory_max_bytes))
+        .map(|obj| fetch(obj, s3, ctx.opts.s3_in_memory_max_bytes))
         .buffer_unordered(ctx.opts.fetch_concurrency.max(1));
     futures::pin_mut!(fetches);
     while let Some(job) = fetches.next().await {
@@ -353,6 +357,16 @@ struct WorkerResult {
     bytes_read: u64,
 }
 
+impl WorkerResult {
+    /// An object that could not be fetched or opened: reported, not recorded in the manifest,
+    /// so the next run tries it again.
+    fn fail(&mut self, progress: &Progress, uri: &str, err: &dyn std::fmt::Display) {
+        tracing::warn!(uri, error = %err, "could not read object");
+        self.failures.push(format!("{uri}: {err}"));
+        progress.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Result<WorkerResult> {
     let commit = commit_id(&ctx.run, ctx.segment);
     let mut writer = PartitionedWriter::<CloudTrailBuilder>::new(
@@ -380,26 +394,21 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
         let body = match job.body {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(uri = %obj.uri, error = %e, "could not fetch object");
-                out.failures.push(format!("{}: {e}", obj.uri));
-                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                out.fail(&ctx.progress, &obj.uri, &e);
                 continue;
             }
         };
         let input = match Input::open(body, &mut file_buf, ctx.opts.in_memory_max_bytes) {
             Ok(i) => i,
             Err(e) => {
-                tracing::warn!(uri = %obj.uri, error = %e, "could not read object");
-                out.failures.push(format!("{}: {e}", obj.uri));
-                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                out.fail(&ctx.progress, &obj.uri, &e);
                 continue;
             }
         };
         let hash = match input.hash(&file_buf) {
             Ok(h) => h,
             Err(e) => {
-                out.failures.push(format!("{}: {e}", obj.uri));
-                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                out.fail(&ctx.progress, &obj.uri, &e);
                 continue;
             }
         };
@@ -431,8 +440,7 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
             None => Some(match input.reader(&file_buf) {
                 Ok(r) => read_object(r, &mut read_buf, ctx.opts.reader, &mut sink),
                 Err(e) => {
-                    out.failures.push(format!("{}: {e}", obj.uri));
-                    ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    out.fail(&ctx.progress, &obj.uri, &e);
                     continue;
                 }
             }),

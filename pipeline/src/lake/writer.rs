@@ -104,19 +104,68 @@ struct Part<B> {
     last_used: u64,
 }
 
-/// Writes one table's rows into partition files, for one worker of one commit segment.
-pub struct PartitionedWriter<B> {
+/// Where and how a writer's files are made.
+struct Output {
     lake: Lake,
     table: &'static str,
     schema: SchemaRef,
     props: Arc<WriterProperties>,
     /// File names start with this (`part-<run>-<segment>-w<worker>`).
     file_prefix: String,
+    next_file: u32,
+}
+
+impl Output {
+    /// Encode a partition's buffered rows into its file, opening the file on first use.
+    fn write_batch<B: BatchBuilder>(&mut self, part: &mut Part<B>) -> Result<()> {
+        let batch = part.builder.finish()?;
+        if part.file.is_none() {
+            let rel = format!(
+                "{}/account_id={}/region={}/dt={}/{}-{}.parquet",
+                self.table,
+                part.key.account,
+                part.key.region,
+                date_string(part.key.day),
+                self.file_prefix,
+                self.next_file
+            );
+            self.next_file += 1;
+            let staged = self.lake.staging_path(&rel);
+            if let Some(dir) = staged.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io("creating directory", dir, e))?;
+            }
+            let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
+            let w = ArrowWriter::try_new(f, self.schema.clone(), Some((*self.props).clone()))
+                .map_err(|e| parquet_err(&rel, e))?;
+            part.file = Some((
+                w,
+                StagedFile {
+                    staged,
+                    rel,
+                    rows: 0,
+                },
+            ));
+        }
+        let (w, staged) = part.file.as_mut().expect("opened above");
+        w.write(&batch).map_err(|e| parquet_err(&staged.rel, e))
+    }
+}
+
+fn parquet_err(rel: &str, source: parquet::errors::ParquetError) -> Error {
+    Error::Parquet {
+        path: rel.to_string(),
+        source,
+    }
+}
+
+/// Writes one table's rows into partition files, for one worker of one commit segment.
+pub struct PartitionedWriter<B> {
+    out: Output,
     limits: WriterLimits,
     parts: Vec<Part<B>>,
     last: usize,
     tick: u64,
-    next_file: u32,
     done: Vec<StagedFile>,
 }
 
@@ -130,16 +179,18 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
         limits: WriterLimits,
     ) -> Self {
         PartitionedWriter {
-            lake,
-            table,
-            schema,
-            props,
-            file_prefix,
+            out: Output {
+                lake,
+                table,
+                schema,
+                props,
+                file_prefix,
+                next_file: 0,
+            },
             limits,
             parts: Vec::new(),
             last: 0,
             tick: 0,
-            next_file: 0,
             done: Vec::new(),
         }
     }
@@ -170,59 +221,36 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
             self.parts.len() - 1
         };
         self.last = idx;
-        let tick = self.tick;
         let part = &mut self.parts[idx];
-        part.last_used = tick;
+        part.last_used = self.tick;
         if part.builder.len() >= self.limits.batch_rows {
-            Self::write_batch(
-                &self.lake,
-                self.table,
-                &self.schema,
-                &self.props,
-                &self.file_prefix,
-                &mut self.next_file,
-                part,
-            )?;
+            self.out.write_batch(part)?;
         }
-        Ok(&mut self.parts[idx].builder)
+        Ok(&mut part.builder)
     }
 
     /// Keep memory within the budget; call between source objects.
     pub fn enforce_budget(&mut self) -> Result<()> {
         loop {
-            let usage: Vec<(usize, usize, usize)> = self
-                .parts
-                .iter()
-                .map(|p| {
-                    let encoding = p.file.as_ref().map_or(0, |(w, _)| w.memory_size());
-                    (p.builder.memory_bytes(), encoding, 0)
-                })
-                .collect();
-            let total: usize = usage.iter().map(|(b, e, _)| b + e).sum();
+            let usage = |p: &Part<B>| {
+                let encoding = p.file.as_ref().map_or(0, |(w, _)| w.memory_size());
+                (p.builder.memory_bytes(), encoding)
+            };
+            let total: usize = self.parts.iter().map(|p| usage(p).0 + usage(p).1).sum();
             if total <= self.limits.budget_bytes {
                 return Ok(());
             }
-            let (idx, &(builder_bytes, encoding, _)) = usage
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, (b, e, _))| b.max(e))
-                .expect("over budget means at least one partition");
-            let part = &mut self.parts[idx];
+            let Some(part) = self.parts.iter_mut().max_by_key(|p| {
+                let (b, e) = usage(p);
+                b.max(e)
+            }) else {
+                return Ok(());
+            };
+            let (builder_bytes, encoding) = usage(part);
             if builder_bytes >= encoding && part.builder.len() > 0 {
-                Self::write_batch(
-                    &self.lake,
-                    self.table,
-                    &self.schema,
-                    &self.props,
-                    &self.file_prefix,
-                    &mut self.next_file,
-                    part,
-                )?;
+                self.out.write_batch(part)?;
             } else if let Some((w, staged)) = part.file.as_mut() {
-                w.flush().map_err(|e| Error::Parquet {
-                    path: staged.rel.clone(),
-                    source: e,
-                })?;
+                w.flush().map_err(|e| parquet_err(&staged.rel, e))?;
             } else {
                 return Ok(());
             }
@@ -241,73 +269,14 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
 
     fn close_part(&mut self, part: &mut Part<B>) -> Result<()> {
         if part.builder.len() > 0 {
-            Self::write_batch(
-                &self.lake,
-                self.table,
-                &self.schema,
-                &self.props,
-                &self.file_prefix,
-                &mut self.next_file,
-                part,
-            )?;
+            self.out.write_batch(part)?;
         }
         if let Some((w, mut staged)) = part.file.take() {
-            let meta = w.close().map_err(|e| Error::Parquet {
-                path: staged.rel.clone(),
-                source: e,
-            })?;
+            let meta = w.close().map_err(|e| parquet_err(&staged.rel, e))?;
             staged.rows = meta.file_metadata().num_rows() as u64;
             self.done.push(staged);
         }
         Ok(())
-    }
-
-    fn write_batch(
-        lake: &Lake,
-        table: &str,
-        schema: &SchemaRef,
-        props: &Arc<WriterProperties>,
-        prefix: &str,
-        next_file: &mut u32,
-        part: &mut Part<B>,
-    ) -> Result<()> {
-        let batch = part.builder.finish()?;
-        if part.file.is_none() {
-            let rel = format!(
-                "{table}/account_id={}/region={}/dt={}/{prefix}-{}.parquet",
-                part.key.account,
-                part.key.region,
-                date_string(part.key.day),
-                *next_file
-            );
-            *next_file += 1;
-            let staged = lake.staging_path(&rel);
-            if let Some(dir) = staged.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::io("creating directory", dir, e))?;
-            }
-            let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
-            let w =
-                ArrowWriter::try_new(f, schema.clone(), Some((**props).clone())).map_err(|e| {
-                    Error::Parquet {
-                        path: rel.clone(),
-                        source: e,
-                    }
-                })?;
-            part.file = Some((
-                w,
-                StagedFile {
-                    staged,
-                    rel,
-                    rows: 0,
-                },
-            ));
-        }
-        let (w, staged) = part.file.as_mut().expect("opened above");
-        w.write(&batch).map_err(|e| Error::Parquet {
-            path: staged.rel.clone(),
-            source: e,
-        })
     }
 
     /// Write everything buffered and close every file; the files to commit.
