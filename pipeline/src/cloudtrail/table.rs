@@ -258,7 +258,7 @@ pub struct CloudTrailBuilder {
     source_record_index: Int64Builder,
     ingest_run: StringBuilder,
     rows: usize,
-    /// Bytes of string data appended, an estimate of the batch's memory.
+    /// Bytes of the records appended (their JSON text), an estimate of the batch's memory.
     bytes: usize,
 }
 
@@ -338,9 +338,10 @@ impl CloudTrailBuilder {
         self.rows == 0
     }
 
-    /// Estimated bytes held by the builders.
+    /// Estimated bytes held by the builders: the columns hold about the text of the
+    /// records, plus offsets and validity.
     pub fn memory_bytes(&self) -> usize {
-        self.bytes + self.rows * 64
+        self.bytes + self.rows * 256
     }
 
     /// Append one checked record. `raw_record` is the record's input text, used only in the
@@ -354,7 +355,6 @@ impl CloudTrailBuilder {
         run: &str,
     ) {
         let ev = c.ev;
-        let before = self.string_bytes();
         self.event_time.append_value(c.time_micros);
         self.event_version.append_option(text(&ev.event_version));
         self.event_id.append_option(text(&ev.event_id));
@@ -459,20 +459,7 @@ impl CloudTrailBuilder {
         self.source_record_index.append_value(index as i64);
         self.ingest_run.append_value(run);
         self.rows += 1;
-        self.bytes += self.string_bytes() - before;
-    }
-
-    fn string_bytes(&self) -> usize {
-        // The JSON columns and the free-text ones dominate; count those.
-        self.request_parameters.values_slice().len()
-            + self.response_elements.values_slice().len()
-            + self.additional_event_data.values_slice().len()
-            + self.resources.values_slice().len()
-            + self.user_identity.values_slice().len()
-            + self.user_agent.values_slice().len()
-            + self.extra.values_slice().len()
-            + self.error_message.values_slice().len()
-            + self.tls_details.values_slice().len()
+        self.bytes += raw_record.len();
     }
 
     /// Finish the rows appended so far into a batch; the builder is empty afterwards.

@@ -83,8 +83,8 @@ pub struct WriterLimits {
 impl Default for WriterLimits {
     fn default() -> Self {
         WriterLimits {
-            batch_rows: 16 * 1024,
-            budget_bytes: 160 << 20,
+            batch_rows: 8 * 1024,
+            budget_bytes: 128 << 20,
             max_open_files: 32,
         }
     }
