@@ -140,18 +140,22 @@ impl Lake {
         }
     }
 
-    fn s3_key(&self, rel: &str) -> (String, String) {
-        match &self.location {
-            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => {
-                (bucket.clone(), rel.to_string())
+    /// The bucket and key of a lake object, with the client to reach it (S3 lakes only).
+    fn s3_key(&self, rel: &str) -> Result<(&aws_sdk_s3::Client, String, String)> {
+        match (&self.location, &self.s3) {
+            (LakeLocation::S3 { bucket, prefix }, Some(client)) => {
+                let key = if prefix.is_empty() {
+                    rel.to_string()
+                } else {
+                    format!("{prefix}/{rel}")
+                };
+                Ok((client, bucket.clone(), key))
             }
-            LakeLocation::S3 { bucket, prefix } => (bucket.clone(), format!("{prefix}/{rel}")),
-            LakeLocation::Local(_) => unreachable_local(),
+            _ => Err(Error::InvalidUri {
+                uri: self.uri(),
+                reason: "not an S3 lake, or no S3 client".into(),
+            }),
         }
-    }
-
-    fn client(&self) -> &aws_sdk_s3::Client {
-        self.s3.as_ref().expect("S3 lakes are opened with a client")
     }
 
     /// Put a staged file in place as `rel`.
@@ -162,11 +166,11 @@ impl Lake {
                 std::fs::rename(staged, &dest).map_err(|e| Error::io("committing", &dest, e))
             }
             LakeLocation::S3 { .. } => {
-                let (bucket, key) = self.s3_key(rel);
+                let (client, bucket, key) = self.s3_key(rel)?;
                 let body = ByteStream::from_path(staged)
                     .await
                     .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
-                self.client()
+                client
                     .put_object()
                     .bucket(&bucket)
                     .key(&key)
@@ -194,8 +198,8 @@ impl Lake {
                 std::fs::rename(&tmp, &dest).map_err(|e| Error::io("committing", &dest, e))
             }
             LakeLocation::S3 { .. } => {
-                let (bucket, key) = self.s3_key(rel);
-                self.client()
+                let (client, bucket, key) = self.s3_key(rel)?;
+                client
                     .put_object()
                     .bucket(&bucket)
                     .key(&key)
@@ -216,9 +220,8 @@ impl Lake {
                 std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))
             }
             LakeLocation::S3 { .. } => {
-                let (bucket, key) = self.s3_key(rel);
-                let out = self
-                    .client()
+                let (client, bucket, key) = self.s3_key(rel)?;
+                let out = client
                     .get_object()
                     .bucket(&bucket)
                     .key(&key)
@@ -252,10 +255,9 @@ impl Lake {
                 }
             }
             LakeLocation::S3 { .. } => {
-                let (bucket, key_prefix) = self.s3_key(rel_prefix);
+                let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
                 let strip = key_prefix.len() - rel_prefix.len();
-                let mut pages = self
-                    .client()
+                let mut pages = client
                     .list_objects_v2()
                     .bucket(&bucket)
                     .prefix(&key_prefix)
@@ -288,8 +290,8 @@ impl Lake {
                 }
             }
             LakeLocation::S3 { .. } => {
-                let (bucket, key) = self.s3_key(rel);
-                self.client()
+                let (client, bucket, key) = self.s3_key(rel)?;
+                client
                     .delete_object()
                     .bucket(&bucket)
                     .key(&key)
@@ -325,10 +327,6 @@ impl Lake {
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
         }
     }
-}
-
-fn unreachable_local() -> (String, String) {
-    panic!("s3_key is only called for S3 lakes")
 }
 
 /// Visit every file below `dir` (not following links), depth first.
