@@ -578,7 +578,8 @@ fn run<R: Read, S: RecordSink>(
                         values_seen += 1;
                         if let Some((n, lookup)) = decided {
                             w.pos += n;
-                            st.saw_event_container();
+                            // An envelope holds events even when its array is empty.
+                            st.saw_event();
                             mode = Mode::Elements {
                                 lookup,
                                 envelope: true,
@@ -694,13 +695,6 @@ fn run<R: Read, S: RecordSink>(
         records,
         bytes,
         gzip: false,
-    }
-}
-
-impl<S: RecordSink> State<'_, S> {
-    /// An envelope counts as holding events even when its array is empty.
-    fn saw_event_container(&mut self) {
-        self.saw_event();
     }
 }
 
