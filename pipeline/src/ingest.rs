@@ -21,7 +21,9 @@ use serde::Serialize;
 
 use crate::cloudtrail::reader::{ReadOptions, RecordSink, Shape, read_object};
 use crate::cloudtrail::record::RawEvent;
-use crate::cloudtrail::table::{self, CloudTrailBuilder, JSON_COLUMNS, UNIQUE_COLUMNS, check};
+use crate::cloudtrail::table::{
+    self, CloudTrailBuilder, JSON_COLUMNS, NO_STATISTICS_COLUMNS, UNIQUE_COLUMNS, check,
+};
 use crate::lake::Lake;
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
@@ -179,6 +181,7 @@ pub async fn ingest_cloudtrail(
             .chain(UNIQUE_COLUMNS)
             .copied()
             .collect::<Vec<_>>(),
+        NO_STATISTICS_COLUMNS,
         opts.zstd_level,
     ));
     let seen_hashes = Arc::new(Mutex::new(HashSet::new()));

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::time::parse_timestamp_micros;
+
 /// A JSON value in a place where CloudTrail writes a scalar, whatever type it really has.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub enum Scalar<'a> {
@@ -191,7 +193,8 @@ pub struct RawEvent<'a> {
     pub vpc_endpoint_id: Scalar<'a>,
     pub vpc_endpoint_account_id: Scalar<'a>,
     pub session_credential_from_console: Scalar<'a>,
-    pub user_identity: Option<&'a RawValue>,
+    /// `None` when absent or null.
+    pub user_identity: Option<UserIdentity<'a>>,
     pub request_parameters: Option<&'a RawValue>,
     pub response_elements: Option<&'a RawValue>,
     pub additional_event_data: Option<&'a RawValue>,
@@ -298,10 +301,13 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                         "vpcEndpointId" => &mut ev.vpc_endpoint_id,
                         "vpcEndpointAccountId" => &mut ev.vpc_endpoint_account_id,
                         "sessionCredentialFromConsole" => &mut ev.session_credential_from_console,
+                        "userIdentity" => {
+                            ev.user_identity = map.next_value()?;
+                            continue;
+                        }
                         _ => {
                             let raw: &'de RawValue = map.next_value()?;
                             let slot = match key.as_ref() {
-                                "userIdentity" => &mut ev.user_identity,
                                 "requestParameters" => &mut ev.request_parameters,
                                 "responseElements" => &mut ev.response_elements,
                                 "additionalEventData" => &mut ev.additional_event_data,
@@ -327,70 +333,225 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
     }
 }
 
-/// `userIdentity`, flattened to the fields that have columns. Parsed from the raw text that
-/// is also kept whole, so a malformed identity loses nothing.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+/// `userIdentity`, flattened to the fields that have columns, parsed in the same pass as the
+/// record. `complete` tells whether those fields hold the whole object: when it has keys
+/// without a column (`onBehalfOf`, `webIdFederationData`, …) or values of another type, the
+/// table keeps the object's text as well, so nothing is lost.
+#[derive(Debug, Default)]
 pub struct UserIdentity<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Scalar<'a>,
-    #[serde(rename = "principalId", borrow)]
     pub principal_id: Scalar<'a>,
-    #[serde(borrow)]
     pub arn: Scalar<'a>,
-    #[serde(rename = "accountId", borrow)]
     pub account_id: Scalar<'a>,
-    #[serde(rename = "accessKeyId", borrow)]
     pub access_key_id: Scalar<'a>,
-    #[serde(rename = "userName", borrow)]
     pub user_name: Scalar<'a>,
-    #[serde(rename = "invokedBy", borrow)]
     pub invoked_by: Scalar<'a>,
-    #[serde(rename = "sessionContext", borrow)]
     pub session_context: Option<SessionContext<'a>>,
+    pub complete: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct SessionContext<'a> {
-    #[serde(rename = "sessionIssuer", borrow)]
     pub session_issuer: Option<SessionIssuer<'a>>,
-    #[serde(borrow)]
     pub attributes: Option<SessionAttributes<'a>>,
-    #[serde(rename = "sourceIdentity", borrow)]
     pub source_identity: Scalar<'a>,
+    pub complete: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct SessionIssuer<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Scalar<'a>,
-    #[serde(rename = "principalId", borrow)]
     pub principal_id: Scalar<'a>,
-    #[serde(borrow)]
     pub arn: Scalar<'a>,
-    #[serde(rename = "accountId", borrow)]
     pub account_id: Scalar<'a>,
-    #[serde(rename = "userName", borrow)]
     pub user_name: Scalar<'a>,
+    pub complete: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct SessionAttributes<'a> {
-    #[serde(rename = "mfaAuthenticated", borrow)]
     pub mfa_authenticated: Scalar<'a>,
-    #[serde(rename = "creationDate", borrow)]
     pub creation_date: Scalar<'a>,
+    pub complete: bool,
+}
+
+/// An object read key by key into a struct; anything else (a string, an array, …) gives the
+/// default value, marked incomplete.
+trait Fields<'de>: Default {
+    /// Read the value of `key` if it is one of the struct's fields; false when it is not.
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+    /// Whether the fields read hold the whole object (`known`: no other key was seen).
+    fn finish(&mut self, known: bool);
+}
+
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Fields<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut out = T::default();
+        let mut known = true;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if !out.field(&key, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
+                known = false;
+            }
+        }
+        out.finish(known);
+        Ok(out)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(T::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+}
+
+macro_rules! deserialize_fields {
+    ($($ty:ident),*) => {$(
+        impl<'de> Deserialize<'de> for $ty<'de> {
+            fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(ObjectVisitor(std::marker::PhantomData))
+            }
+        }
+    )*};
+}
+deserialize_fields!(
+    UserIdentity,
+    SessionContext,
+    SessionIssuer,
+    SessionAttributes
+);
+
+/// Whether a value read into a string column is kept exactly (a string, or nothing).
+fn is_text(s: &Scalar<'_>) -> bool {
+    matches!(s, Scalar::Str(_) | Scalar::Missing | Scalar::Null)
+}
+
+fn complete_or_absent<T>(v: &Option<T>, complete: impl Fn(&T) -> bool) -> bool {
+    v.as_ref().is_none_or(complete)
+}
+
+impl<'de> Fields<'de> for UserIdentity<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let slot = match key {
+            "type" => &mut self.kind,
+            "principalId" => &mut self.principal_id,
+            "arn" => &mut self.arn,
+            "accountId" => &mut self.account_id,
+            "accessKeyId" => &mut self.access_key_id,
+            "userName" => &mut self.user_name,
+            "invokedBy" => &mut self.invoked_by,
+            "sessionContext" => {
+                self.session_context = map.next_value()?;
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        };
+        *slot = map.next_value()?;
+        Ok(true)
+    }
+    fn finish(&mut self, known: bool) {
+        self.complete = known
+            && [
+                &self.kind,
+                &self.principal_id,
+                &self.arn,
+                &self.account_id,
+                &self.access_key_id,
+                &self.user_name,
+                &self.invoked_by,
+            ]
+            .into_iter()
+            .all(is_text)
+            && complete_or_absent(&self.session_context, |s| s.complete);
+    }
+}
+
+impl<'de> Fields<'de> for SessionContext<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "sessionIssuer" => self.session_issuer = map.next_value()?,
+            "attributes" => self.attributes = map.next_value()?,
+            "sourceIdentity" => self.source_identity = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    fn finish(&mut self, known: bool) {
+        self.complete = known
+            && is_text(&self.source_identity)
+            && complete_or_absent(&self.session_issuer, |i| i.complete)
+            && complete_or_absent(&self.attributes, |a| a.complete);
+    }
+}
+
+impl<'de> Fields<'de> for SessionIssuer<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let slot = match key {
+            "type" => &mut self.kind,
+            "principalId" => &mut self.principal_id,
+            "arn" => &mut self.arn,
+            "accountId" => &mut self.account_id,
+            "userName" => &mut self.user_name,
+            _ => return Ok(false),
+        };
+        *slot = map.next_value()?;
+        Ok(true)
+    }
+    fn finish(&mut self, known: bool) {
+        self.complete = known
+            && [
+                &self.kind,
+                &self.principal_id,
+                &self.arn,
+                &self.account_id,
+                &self.user_name,
+            ]
+            .into_iter()
+            .all(is_text);
+    }
+}
+
+impl<'de> Fields<'de> for SessionAttributes<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "mfaAuthenticated" => self.mfa_authenticated = map.next_value()?,
+            "creationDate" => self.creation_date = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    fn finish(&mut self, known: bool) {
+        // The boolean column holds `true`/`false` whether written as a string or a boolean;
+        // the date column holds the instant, so it must be a timestamp to be kept exactly.
+        self.complete = known
+            && self.mfa_authenticated.boolean().is_ok()
+            && match &self.creation_date {
+                Scalar::Str(s) => parse_timestamp_micros(s).is_some(),
+                other => !other.is_present(),
+            };
+    }
 }
 
 impl<'a> UserIdentity<'a> {
-    /// Parse a raw `userIdentity`; `None` when it is not an object of the expected shape.
-    pub fn parse(raw: &'a RawValue) -> Option<Self> {
-        serde_json::from_str(raw.get()).ok()
-    }
-
     pub fn issuer(&self) -> Option<&SessionIssuer<'a>> {
         self.session_context.as_ref()?.session_issuer.as_ref()
     }
@@ -481,23 +642,48 @@ mod tests {
         assert!(matches!(&ev.user_agent, Scalar::Str(Cow::Owned(s)) if s == "with \"quote\""));
     }
 
+    fn identity(json: &str) -> UserIdentity<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
     #[test]
     fn user_identity_shapes() {
-        let raw: &RawValue = serde_json::from_str(
+        let ui = identity(
             r#"{"type":"AssumedRole","arn":"arn:aws:sts::123456789012:assumed-role/app-role/my-fn",
             "sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::123456789012:role/service/app-role"},
             "attributes":{"mfaAuthenticated":"false","creationDate":"2024-01-01T00:00:00Z"}}}"#,
-        )
-        .unwrap();
-        let ui = UserIdentity::parse(raw).unwrap();
+        );
         assert_eq!(ui.kind.str(), Some("AssumedRole"));
         assert_eq!(
             ui.attributes().unwrap().mfa_authenticated.boolean(),
             Ok(Some(false))
         );
-        let bad: &RawValue =
-            serde_json::from_str(r#"{"type":"X","sessionContext":"oops"}"#).unwrap();
-        assert!(UserIdentity::parse(bad).is_none());
+        assert!(ui.complete, "every field has a column");
+
+        // Keys without a column, anywhere in the object, make it incomplete.
+        for json in [
+            r#"{"type":"X","sessionContext":"oops"}"#,
+            r#"{"type":"X","onBehalfOf":{"userId":"u"}}"#,
+            r#"{"type":"X","sessionContext":{"webIdFederationData":{}}}"#,
+            r#"{"type":"X","sessionContext":{"sessionIssuer":{"type":"Role","extra":1}}}"#,
+            r#"{"type":"X","sessionContext":{"attributes":{"creationDate":"yesterday"}}}"#,
+            r#"{"type":"X","sessionContext":{"attributes":{"mfaAuthenticated":"maybe"}}}"#,
+            r#"{"type":7}"#,
+        ] {
+            let ui = identity(json);
+            assert!(!ui.complete, "{json}");
+            assert_eq!(
+                ui.kind.text().as_deref(),
+                Some(if json.contains('7') { "7" } else { "X" })
+            );
+        }
+        // Not an object at all: no fields, incomplete; null: absent.
+        let ui = identity(r#"["not","an","object"]"#);
+        assert!(!ui.complete && ui.kind == Scalar::Missing);
+        let ev: RawEvent = serde_json::from_str(r#"{"userIdentity":null}"#).unwrap();
+        assert!(ev.user_identity.is_none());
+        let ev: RawEvent = serde_json::from_str(r#"{"userIdentity":{"type":"Root"}}"#).unwrap();
+        assert!(ev.user_identity.unwrap().complete);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
@@ -40,6 +41,25 @@ pub const UNIQUE_COLUMNS: &[&str] = &[
     "error_message",
     "source_record_index",
     "session_creation_date",
+];
+
+/// Columns nobody filters by range: no min/max statistics (computing them costs a comparison
+/// per value). JSON text, free text and identifiers.
+pub const NO_STATISTICS_COLUMNS: &[&str] = &[
+    "request_parameters",
+    "response_elements",
+    "additional_event_data",
+    "resources",
+    "tls_details",
+    "service_event_details",
+    "insight_details",
+    "user_identity",
+    "extra",
+    "user_agent",
+    "error_message",
+    "event_id",
+    "request_id",
+    "shared_event_id",
 ];
 
 fn utc() -> Arc<str> {
@@ -119,7 +139,7 @@ pub struct Checked<'e, 'a> {
     pub time_micros: i64,
     pub event_name: Cow<'e, str>,
     pub event_source: Option<Cow<'e, str>>,
-    pub identity: Option<UserIdentity<'a>>,
+    pub identity: Option<&'e UserIdentity<'a>>,
     /// Day number since 1970-01-01 of `event_time`, for the `dt` partition.
     pub day: i64,
 }
@@ -182,7 +202,7 @@ pub fn check<'e, 'a>(ev: &'e RawEvent<'a>) -> Result<Checked<'e, 'a>, Reject> {
         time_micros,
         event_name,
         event_source,
-        identity: ev.user_identity.and_then(UserIdentity::parse),
+        identity: ev.user_identity.as_ref(),
         day: time_micros.div_euclid(86_400_000_000),
     })
 }
@@ -258,6 +278,8 @@ pub struct CloudTrailBuilder {
     source_record_index: Int64Builder,
     ingest_run: StringBuilder,
     rows: usize,
+    /// Rows of a full batch.
+    capacity: usize,
     /// Bytes of the records appended (their JSON text), an estimate of the batch's memory.
     bytes: usize,
 }
@@ -326,6 +348,7 @@ impl CloudTrailBuilder {
             source_record_index: Int64Builder::with_capacity(capacity),
             ingest_run: s(),
             rows: 0,
+            capacity,
             bytes: 0,
         }
     }
@@ -398,7 +421,7 @@ impl CloudTrailBuilder {
         self.vpc_endpoint_account_id
             .append_option(text(&ev.vpc_endpoint_account_id));
 
-        let ui = c.identity.as_ref();
+        let ui = c.identity;
         let issuer = ui.and_then(|u| u.issuer());
         let attrs = ui.and_then(|u| u.attributes());
         self.ui_type.append_option(ui.and_then(|u| u.kind.text()));
@@ -452,7 +475,11 @@ impl CloudTrailBuilder {
         self.service_event_details
             .append_option(raw(ev.service_event_details));
         self.insight_details.append_option(raw(ev.insight_details));
-        self.user_identity.append_option(raw(ev.user_identity));
+        // The whole object only when the flattened columns do not hold all of it.
+        let ui_text = ui
+            .filter(|u| !u.complete)
+            .and_then(|_| field_text(raw_record, "userIdentity"));
+        self.user_identity.append_option(ui_text);
         self.extra
             .append_option(extra_json(ev, misfits, raw_record));
         self.source_uri.append_value(source_uri);
@@ -464,61 +491,78 @@ impl CloudTrailBuilder {
 
     /// Finish the rows appended so far into a batch; the builder is empty afterwards.
     pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        // A full batch is followed by another like it: start the next one with room for it,
+        // rather than growing every column from nothing again.
+        let keep = self.rows >= self.capacity;
+        let take = |b: &mut StringBuilder, keep: bool| -> ArrayRef {
+            let next = if keep {
+                StringBuilder::with_capacity(b.len(), b.values_slice().len())
+            } else {
+                StringBuilder::new()
+            };
+            Arc::new(std::mem::replace(b, next).finish())
+        };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.event_time.finish()),
-            Arc::new(self.event_version.finish()),
-            Arc::new(self.event_id.finish()),
-            Arc::new(self.event_type.finish()),
-            Arc::new(self.event_category.finish()),
-            Arc::new(self.event_source.finish()),
-            Arc::new(self.event_name.finish()),
-            Arc::new(self.aws_region.finish()),
-            Arc::new(self.source_ip_address.finish()),
-            Arc::new(self.user_agent.finish()),
-            Arc::new(self.error_code.finish()),
-            Arc::new(self.error_message.finish()),
-            Arc::new(self.request_id.finish()),
+            take(&mut self.event_version, keep),
+            take(&mut self.event_id, keep),
+            take(&mut self.event_type, keep),
+            take(&mut self.event_category, keep),
+            take(&mut self.event_source, keep),
+            take(&mut self.event_name, keep),
+            take(&mut self.aws_region, keep),
+            take(&mut self.source_ip_address, keep),
+            take(&mut self.user_agent, keep),
+            take(&mut self.error_code, keep),
+            take(&mut self.error_message, keep),
+            take(&mut self.request_id, keep),
             Arc::new(self.read_only.finish()),
             Arc::new(self.management_event.finish()),
-            Arc::new(self.recipient_account_id.finish()),
-            Arc::new(self.shared_event_id.finish()),
-            Arc::new(self.vpc_endpoint_id.finish()),
-            Arc::new(self.vpc_endpoint_account_id.finish()),
-            Arc::new(self.ui_type.finish()),
-            Arc::new(self.ui_principal_id.finish()),
-            Arc::new(self.ui_arn.finish()),
-            Arc::new(self.ui_account_id.finish()),
-            Arc::new(self.ui_access_key_id.finish()),
-            Arc::new(self.ui_user_name.finish()),
-            Arc::new(self.ui_invoked_by.finish()),
-            Arc::new(self.issuer_type.finish()),
-            Arc::new(self.issuer_principal_id.finish()),
-            Arc::new(self.issuer_arn.finish()),
-            Arc::new(self.issuer_account_id.finish()),
-            Arc::new(self.issuer_user_name.finish()),
+            take(&mut self.recipient_account_id, keep),
+            take(&mut self.shared_event_id, keep),
+            take(&mut self.vpc_endpoint_id, keep),
+            take(&mut self.vpc_endpoint_account_id, keep),
+            take(&mut self.ui_type, keep),
+            take(&mut self.ui_principal_id, keep),
+            take(&mut self.ui_arn, keep),
+            take(&mut self.ui_account_id, keep),
+            take(&mut self.ui_access_key_id, keep),
+            take(&mut self.ui_user_name, keep),
+            take(&mut self.ui_invoked_by, keep),
+            take(&mut self.issuer_type, keep),
+            take(&mut self.issuer_principal_id, keep),
+            take(&mut self.issuer_arn, keep),
+            take(&mut self.issuer_account_id, keep),
+            take(&mut self.issuer_user_name, keep),
             Arc::new(self.mfa_authenticated.finish()),
             Arc::new(self.session_creation_date.finish()),
-            Arc::new(self.source_identity.finish()),
+            take(&mut self.source_identity, keep),
             Arc::new(self.session_credential_from_console.finish()),
-            Arc::new(self.actor_arn.finish()),
-            Arc::new(self.session_name.finish()),
-            Arc::new(self.request_parameters.finish()),
-            Arc::new(self.response_elements.finish()),
-            Arc::new(self.additional_event_data.finish()),
-            Arc::new(self.resources.finish()),
-            Arc::new(self.tls_details.finish()),
-            Arc::new(self.service_event_details.finish()),
-            Arc::new(self.insight_details.finish()),
-            Arc::new(self.user_identity.finish()),
-            Arc::new(self.extra.finish()),
-            Arc::new(self.source_uri.finish()),
+            take(&mut self.actor_arn, keep),
+            take(&mut self.session_name, keep),
+            take(&mut self.request_parameters, keep),
+            take(&mut self.response_elements, keep),
+            take(&mut self.additional_event_data, keep),
+            take(&mut self.resources, keep),
+            take(&mut self.tls_details, keep),
+            take(&mut self.service_event_details, keep),
+            take(&mut self.insight_details, keep),
+            take(&mut self.user_identity, keep),
+            take(&mut self.extra, keep),
+            take(&mut self.source_uri, keep),
             Arc::new(self.source_record_index.finish()),
-            Arc::new(self.ingest_run.finish()),
+            take(&mut self.ingest_run, keep),
         ];
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(schema(), columns)
     }
+}
+
+/// The raw text of one top-level field of a record (the rare path: a second parse).
+fn field_text<'r>(raw_record: &'r [u8], key: &str) -> Option<&'r str> {
+    let fields = serde_json::from_slice::<BTreeMap<Cow<'_, str>, &RawValue>>(raw_record).ok()?;
+    fields.get(key).map(|v| (*v).get())
 }
 
 /// The `extra` column: keys without a column, and values of the wrong type for their column,
@@ -622,6 +666,29 @@ mod tests {
             idx.as_primitive::<arrow::datatypes::Int64Type>().value(0),
             7
         );
+    }
+
+    #[test]
+    fn identity_text_kept_only_when_columns_miss_part_of_it() {
+        let complete = build(
+            r#"{"eventTime":"2024-08-02T09:08:27Z","eventName":"X",
+            "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/a"}}"#,
+        )
+        .unwrap();
+        assert!(col(&complete, "user_identity").is_null(0));
+        assert_eq!(col(&complete, "user_identity_type").value(0), "IAMUser");
+        let ui = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"webIdFederationData":{"federatedProvider":"cognito"}}}"#;
+        let partial = build(&format!(
+            r#"{{"eventTime":"2024-08-02T09:08:27Z","eventName":"X","userIdentity":{ui}}}"#
+        ))
+        .unwrap();
+        assert_eq!(col(&partial, "user_identity").value(0), ui);
+        assert_eq!(col(&partial, "session_name").value(0), "s");
+        let not_object =
+            build(r#"{"eventTime":"2024-08-02T09:08:27Z","eventName":"X","userIdentity":"root"}"#)
+                .unwrap();
+        assert_eq!(col(&not_object, "user_identity").value(0), r#""root""#);
+        assert!(col(&not_object, "user_identity_type").is_null(0));
     }
 
     #[test]

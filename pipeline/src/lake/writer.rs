@@ -46,17 +46,24 @@ impl BatchBuilder for crate::cloudtrail::table::CloudTrailBuilder {
 
 /// Parquet settings for a lake table: zstd, page statistics, dictionaries only where values
 /// repeat.
-pub fn writer_properties(no_dictionary: &[&str], zstd_level: i32) -> WriterProperties {
+pub fn writer_properties(
+    no_dictionary: &[&str],
+    no_statistics: &[&str],
+    zstd_level: i32,
+) -> WriterProperties {
     let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
+    // Row-group (chunk) statistics let queries skip row groups; a page index costs encoding
+    // time for little gain on data that is not sorted within a file.
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(128 * 1024))
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
     for col in no_dictionary {
-        b = b
-            .set_column_dictionary_enabled(ColumnPath::from(*col), false)
-            .set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::Chunk);
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*col), false);
+    }
+    for col in no_statistics {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
     }
     b.build()
 }
