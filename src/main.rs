@@ -12,12 +12,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// Many threads allocate and free column buffers of every size: mimalloc keeps that cheap and
-// does not hand pages back to the kernel on every free (glibc's trimming showed up as TLB
-// shootdowns across cores).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);

@@ -147,9 +147,12 @@ impl<R: Read> Read for PeekReader<R> {
 }
 
 /// A sliding window over the decompressed input.
-struct Window<'b, R> {
+struct Window<'b, 't, R> {
     input: R,
     buf: &'b mut Vec<u8>,
+    /// The whole input, when it fit in one read and is valid UTF-8: then `buf` is unused and
+    /// records are parsed from text, which spares validating every string again.
+    text: &'t str,
     pos: usize,
     end: usize,
     /// Bytes dropped from the front of the buffer so far.
@@ -159,9 +162,22 @@ struct Window<'b, R> {
     chunk: usize,
 }
 
-impl<'b, R: Read> Window<'b, R> {
+impl<R: Read> Window<'_, '_, R> {
     fn avail(&self) -> &[u8] {
-        &self.buf[self.pos..self.end]
+        if self.text.is_empty() {
+            &self.buf[self.pos..self.end]
+        } else {
+            &self.text.as_bytes()[self.pos..self.end]
+        }
+    }
+
+    /// The unconsumed input as text, when it is known to be valid UTF-8.
+    fn avail_text(&self) -> Option<&str> {
+        if self.text.is_empty() {
+            None
+        } else {
+            self.text.get(self.pos..self.end)
+        }
     }
 
     fn offset(&self) -> u64 {
@@ -170,7 +186,7 @@ impl<'b, R: Read> Window<'b, R> {
 
     /// Read more input, keeping the unconsumed bytes. Returns false at the end of input.
     fn more(&mut self) -> bool {
-        if self.eof {
+        if self.eof || !self.text.is_empty() {
             return false;
         }
         if self.pos > 0 {
@@ -202,17 +218,16 @@ impl<'b, R: Read> Window<'b, R> {
     }
 
     fn skip_ws(&mut self) {
-        while self.pos < self.end && is_ws(self.buf[self.pos]) {
-            self.pos += 1;
-        }
+        let skip = self.avail().iter().take_while(|b| is_ws(**b)).count();
+        self.pos += skip;
     }
 
     /// Skip whitespace, reading more as needed; the next byte, or None at the end.
     fn peek_non_ws(&mut self) -> Option<u8> {
         loop {
             self.skip_ws();
-            if self.pos < self.end {
-                return Some(self.buf[self.pos]);
+            if let Some(b) = self.avail().first() {
+                return Some(*b);
             }
             if !self.more() {
                 return None;
@@ -528,6 +543,7 @@ fn run<R: Read, S: RecordSink>(
     let mut w = Window {
         input,
         buf,
+        text: "",
         pos: 0,
         end: 0,
         base: 0,
@@ -546,10 +562,80 @@ fn run<R: Read, S: RecordSink>(
         truncated: false,
         opts,
     };
+    w.more();
+    // The usual object (a delivery file of a few MB at most) arrives in one read: check its
+    // UTF-8 once and parse it as text.
+    let whole_text = if w.eof && w.err.is_none() && w.pos == 0 {
+        std::str::from_utf8(&w.buf[..w.end]).ok()
+    } else {
+        None
+    };
+    let (drive, bytes) = match whole_text {
+        Some(text) => {
+            let mut unused = Vec::new();
+            let mut tw = Window {
+                input: io::empty(),
+                buf: &mut unused,
+                text,
+                pos: 0,
+                end: text.len(),
+                base: 0,
+                eof: true,
+                err: None,
+                chunk: w.chunk,
+            };
+            (drive(&mut tw, &mut st), text.len() as u64)
+        }
+        None => {
+            let drive = drive(&mut w, &mut st);
+            (drive, w.base + w.end as u64)
+        }
+    };
+    let Drive {
+        values_seen,
+        not_json,
+    } = drive;
+    let shape = if let Some(reason) = not_json {
+        Shape::NotJson(reason)
+    } else if st.digest && !st.events_seen {
+        Shape::Digest
+    } else if values_seen == 0 {
+        Shape::Empty
+    } else if !st.events_seen && st.pending_non_event.is_some() && st.index == 0 {
+        Shape::NotCloudTrail
+    } else {
+        Shape::Events
+    };
+    let records = st.index;
+    // A huge input may have grown the buffer: give the memory back.
+    let chunk = opts.chunk_bytes.max(4096);
+    if buf_len(&w) > 4 * chunk {
+        w.buf.truncate(chunk);
+        w.buf.shrink_to_fit();
+    }
+    ReadReport {
+        shape,
+        records,
+        bytes,
+        gzip: false,
+    }
+}
+
+fn buf_len<R>(w: &Window<'_, '_, R>) -> usize {
+    w.buf.len().max(w.buf.capacity())
+}
+
+struct Drive {
+    values_seen: u64,
+    not_json: Option<String>,
+}
+
+/// Read the records of the window's input, to its end.
+fn drive<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>) -> Drive {
+    let w = &mut *w;
     let mut mode = Mode::Top;
     let mut values_seen = 0u64;
     let mut not_json: Option<String> = None;
-    w.more();
 
     loop {
         match mode {
@@ -585,7 +671,7 @@ fn run<R: Read, S: RecordSink>(
                                 envelope: true,
                             };
                         } else {
-                            parse_value(&mut w, &mut st, Kind::TopLevel);
+                            parse_value(w, st, Kind::TopLevel);
                             // NDJSON: a value followed by a line break.
                             let rest = w.avail();
                             let mut j = 0;
@@ -603,7 +689,7 @@ fn run<R: Read, S: RecordSink>(
                             break;
                         }
                         // Garbage between top-level values: cut to the end of the line.
-                        cut_line(&mut w, &mut st, "not JSON: garbage between records");
+                        cut_line(w, st, "not JSON: garbage between records");
                     }
                 }
             }
@@ -633,7 +719,7 @@ fn run<R: Read, S: RecordSink>(
                     b',' => w.pos += 1,
                     _ => {
                         let kind = if lookup { Kind::Lookup } else { Kind::Event };
-                        parse_value(&mut w, &mut st, kind);
+                        parse_value(w, st, kind);
                     }
                 }
             }
@@ -648,7 +734,7 @@ fn run<R: Read, S: RecordSink>(
                     b',' | b':' => w.pos += 1,
                     _ => {
                         let offset = w.offset();
-                        match find_end(&mut w, opts.max_record_bytes) {
+                        match find_end(w, st.opts.max_record_bytes) {
                             Some(n) => w.pos += n.max(1),
                             None => {
                                 st.sink.bad_record(
@@ -672,29 +758,9 @@ fn run<R: Read, S: RecordSink>(
         st.sink
             .bad_record(None, offset, &tail, &format!("input ends early: {e}"));
     }
-    let shape = if let Some(reason) = not_json {
-        Shape::NotJson(reason)
-    } else if st.digest && !st.events_seen {
-        Shape::Digest
-    } else if values_seen == 0 {
-        Shape::Empty
-    } else if !st.events_seen && st.pending_non_event.is_some() && st.index == 0 {
-        Shape::NotCloudTrail
-    } else {
-        Shape::Events
-    };
-    let bytes = w.base + w.end as u64;
-    let records = st.index;
-    // A huge input may have grown the buffer: give the memory back.
-    if w.buf.len() > 4 * w.chunk {
-        w.buf.truncate(w.chunk);
-        w.buf.shrink_to_fit();
-    }
-    ReadReport {
-        shape,
-        records,
-        bytes,
-        gzip: false,
+    Drive {
+        values_seen,
+        not_json,
     }
 }
 
@@ -707,7 +773,7 @@ fn describe_start(avail: &[u8]) -> String {
 }
 
 /// Cut the input up to the next line break and report it as a bad record.
-fn cut_line<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_, S>, reason: &str) {
+fn cut_line<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, reason: &str) {
     loop {
         if let Some(n) = memchr::memchr(b'\n', w.avail()) {
             let offset = w.offset();
@@ -728,7 +794,7 @@ fn cut_line<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_, S>
 
 /// Find the end of the value at the window's position, reading more input as needed (up to
 /// `max` bytes buffered). `None` when the input ends first.
-fn find_end<R: Read>(w: &mut Window<'_, R>, max: usize) -> Option<usize> {
+fn find_end<R: Read>(w: &mut Window<'_, '_, R>, max: usize) -> Option<usize> {
     let mut scanner = ValueEnd::default();
     let mut scanned = 0;
     loop {
@@ -744,22 +810,16 @@ fn find_end<R: Read>(w: &mut Window<'_, R>, max: usize) -> Option<usize> {
 
 /// Parse one record at the window's position and hand it to the sink (good or bad),
 /// reading more input when the record runs past the buffer.
-fn parse_value<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_, S>, kind: Kind) {
+fn parse_value<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, kind: Kind) {
     loop {
         let offset = w.offset();
         let avail = w.avail();
         // Events, the bulk of every input, are parsed in one pass straight into RawEvent;
         // the other shapes go through a raw slice first.
         let result = if kind == Kind::Event {
-            let mut stream = serde_json::Deserializer::from_slice(avail).into_iter::<RawEvent>();
-            match stream.next() {
-                Some(Ok(ev)) => {
-                    let took = stream.byte_offset();
-                    st.event(&ev, trim_ws(&avail[..took]));
-                    Ok(took)
-                }
-                Some(Err(e)) => Err(Some(e)),
-                None => Err(None),
+            match w.avail_text() {
+                Some(text) => parse_event(serde_json::Deserializer::from_str(text), avail, st),
+                None => parse_event(serde_json::Deserializer::from_slice(avail), avail, st),
             }
         } else {
             let mut stream = serde_json::Deserializer::from_slice(avail).into_iter::<&RawValue>();
@@ -814,6 +874,25 @@ fn parse_value<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_,
     }
 }
 
+/// Parse one event from the start of `avail` (the same input `de` reads) into the sink.
+/// `Ok(bytes taken)`; `Err(None)` when only whitespace is left.
+fn parse_event<'de, R: serde_json::de::Read<'de>, S: RecordSink>(
+    de: serde_json::Deserializer<R>,
+    avail: &[u8],
+    st: &mut State<'_, S>,
+) -> Result<usize, Option<serde_json::Error>> {
+    let mut stream = de.into_iter::<RawEvent<'de>>();
+    match stream.next() {
+        Some(Ok(ev)) => {
+            let took = stream.byte_offset();
+            st.event(&ev, trim_ws(&avail[..took]));
+            Ok(took)
+        }
+        Some(Err(e)) => Err(Some(e)),
+        None => Err(None),
+    }
+}
+
 fn trim_ws(mut s: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = s {
         if !is_ws(*first) {
@@ -826,7 +905,7 @@ fn trim_ws(mut s: &[u8]) -> &[u8] {
 
 /// Cut out a record that is not valid JSON.
 fn cut_bad<R: Read, S: RecordSink>(
-    w: &mut Window<'_, R>,
+    w: &mut Window<'_, '_, R>,
     st: &mut State<'_, S>,
     kind: Kind,
     reason: &str,
@@ -854,7 +933,7 @@ fn cut_bad<R: Read, S: RecordSink>(
 }
 
 /// Skip a record too large to buffer, reporting where it was.
-fn skip_huge<R: Read, S: RecordSink>(w: &mut Window<'_, R>, st: &mut State<'_, S>, offset: u64) {
+fn skip_huge<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, offset: u64) {
     let mut scanner = ValueEnd::default();
     loop {
         if let Some(n) = scanner.feed(w.avail()) {
