@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::cloudtrail::reader::{ReadOptions, RecordSink, Shape, read_object};
 use crate::cloudtrail::record::RawEvent;
 use crate::cloudtrail::table::{
-    self, CloudTrailBuilder, JSON_COLUMNS, NO_STATISTICS_COLUMNS, UNIQUE_COLUMNS, check,
+    self, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS, UNIQUE_COLUMNS, check,
 };
 use crate::lake::Lake;
 use crate::lake::manifest::{
@@ -181,7 +181,7 @@ pub async fn ingest_cloudtrail(
             .chain(UNIQUE_COLUMNS)
             .copied()
             .collect::<Vec<_>>(),
-        NO_STATISTICS_COLUMNS,
+        STATISTICS_COLUMNS,
         opts.zstd_level,
     ));
     let seen_hashes = Arc::new(Mutex::new(HashSet::new()));

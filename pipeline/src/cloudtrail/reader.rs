@@ -773,7 +773,11 @@ fn describe_start(avail: &[u8]) -> String {
 }
 
 /// Cut the input up to the next line break and report it as a bad record.
-fn cut_line<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, reason: &str) {
+fn cut_line<R: Read, S: RecordSink>(
+    w: &mut Window<'_, '_, R>,
+    st: &mut State<'_, S>,
+    reason: &str,
+) {
     loop {
         if let Some(n) = memchr::memchr(b'\n', w.avail()) {
             let offset = w.offset();
@@ -810,7 +814,11 @@ fn find_end<R: Read>(w: &mut Window<'_, '_, R>, max: usize) -> Option<usize> {
 
 /// Parse one record at the window's position and hand it to the sink (good or bad),
 /// reading more input when the record runs past the buffer.
-fn parse_value<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, kind: Kind) {
+fn parse_value<R: Read, S: RecordSink>(
+    w: &mut Window<'_, '_, R>,
+    st: &mut State<'_, S>,
+    kind: Kind,
+) {
     loop {
         let offset = w.offset();
         let avail = w.avail();
@@ -933,7 +941,11 @@ fn cut_bad<R: Read, S: RecordSink>(
 }
 
 /// Skip a record too large to buffer, reporting where it was.
-fn skip_huge<R: Read, S: RecordSink>(w: &mut Window<'_, '_, R>, st: &mut State<'_, S>, offset: u64) {
+fn skip_huge<R: Read, S: RecordSink>(
+    w: &mut Window<'_, '_, R>,
+    st: &mut State<'_, S>,
+    offset: u64,
+) {
     let mut scanner = ValueEnd::default();
     loop {
         if let Some(n) = scanner.feed(w.avail()) {

@@ -568,16 +568,24 @@ pub struct LookupEvent<'a> {
     pub cloudtrail_event: Scalar<'a>,
 }
 
+/// `arn:<partition>:sts::<account>:assumed-role/<rest>` split into the part before the
+/// resource and `<rest>`.
+fn split_assumed_role(arn: &str) -> Option<(&str, &str)> {
+    let mut at = 0;
+    for _ in 0..5 {
+        at += arn[at..].find(':')? + 1;
+    }
+    let rest = arn[at..].strip_prefix("assumed-role/")?;
+    Some((&arn[..at - 1], rest))
+}
+
 /// The derived actor: for assumed-role sessions the role's IAM ARN (path included when the
 /// session issuer gives it) and the session name; otherwise the identity's ARN.
 pub fn actor_and_session<'s>(
     identity_arn: Option<&'s str>,
     issuer_arn: Option<&'s str>,
 ) -> (Option<Cow<'s, str>>, Option<&'s str>) {
-    let assumed = identity_arn.and_then(|arn| {
-        let (prefix, rest) = arn.split_once(":assumed-role/")?;
-        Some((prefix, rest))
-    });
+    let assumed = identity_arn.and_then(split_assumed_role);
     match assumed {
         Some((prefix, rest)) => {
             let (role, session) = match rest.split_once('/') {

@@ -43,23 +43,22 @@ pub const UNIQUE_COLUMNS: &[&str] = &[
     "session_creation_date",
 ];
 
-/// Columns nobody filters by range: no min/max statistics (computing them costs a comparison
-/// per value). JSON text, free text and identifiers.
-pub const NO_STATISTICS_COLUMNS: &[&str] = &[
-    "request_parameters",
-    "response_elements",
-    "additional_event_data",
-    "resources",
-    "tls_details",
-    "service_event_details",
-    "insight_details",
-    "user_identity",
-    "extra",
-    "user_agent",
-    "error_message",
-    "event_id",
-    "request_id",
-    "shared_event_id",
+/// Columns with min/max statistics in each row group: those a query narrows by value, where
+/// the statistics let it skip row groups (time, API, error, account). The others get none:
+/// computing them costs a comparison per value for no pruning on unsorted text.
+pub const STATISTICS_COLUMNS: &[&str] = &[
+    "event_time",
+    "event_source",
+    "event_name",
+    "event_type",
+    "event_category",
+    "error_code",
+    "aws_region",
+    "recipient_account_id",
+    "read_only",
+    "management_event",
+    "session_creation_date",
+    "source_record_index",
 ];
 
 fn utc() -> Arc<str> {

@@ -48,22 +48,22 @@ impl BatchBuilder for crate::cloudtrail::table::CloudTrailBuilder {
 /// repeat.
 pub fn writer_properties(
     no_dictionary: &[&str],
-    no_statistics: &[&str],
+    statistics: &[&str],
     zstd_level: i32,
 ) -> WriterProperties {
     let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
-    // Row-group (chunk) statistics let queries skip row groups; a page index costs encoding
-    // time for little gain on data that is not sorted within a file.
+    // Row-group (chunk) statistics on the columns named; a page index costs encoding time
+    // for little gain on data that is not sorted within a file.
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(128 * 1024))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
     for col in no_dictionary {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*col), false);
     }
-    for col in no_statistics {
-        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
+    for col in statistics {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::Chunk);
     }
     b.build()
 }
