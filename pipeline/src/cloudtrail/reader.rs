@@ -1040,6 +1040,28 @@ mod tests {
     }
 
     #[test]
+    fn text_and_byte_paths_agree() {
+        // Whole input in one read and valid UTF-8: parsed as text. A stray invalid byte in
+        // one record sends the object down the byte path, which still keeps the others.
+        let good = format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            ev("Caf\u{e9}"),
+            ev(r"Esc\u00e9aped"),
+            ev("\u{1f600}")
+        );
+        for opts in [ReadOptions::default(), small_chunks()] {
+            let (_, c) = read_with(good.as_bytes(), opts);
+            assert_eq!(names(&c), ["Caf\u{e9}", "Esc\u{e9}aped", "\u{1f600}"]);
+        }
+        let mut bad = format!(r#"{{"Records":[{},{}]}}"#, ev("Good"), ev("BadXByte")).into_bytes();
+        let at = bad.windows(4).position(|w| w == b"XByt").unwrap();
+        bad[at] = 0xff;
+        let (_, c) = read(&bad);
+        assert_eq!(names(&c), ["Good"]);
+        assert_eq!(c.bad.len(), 1);
+    }
+
+    #[test]
     fn envelope_array_ndjson_single() {
         let env = format!(r#"{{"Records":[{},{}]}}"#, ev("A"), ev("B"));
         let (r, c) = read(env.as_bytes());
