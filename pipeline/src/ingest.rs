@@ -117,7 +117,7 @@ pub struct Summary {
 /// Where a fetched object's bytes are.
 enum Body {
     File(PathBuf),
-    Bytes(Vec<u8>),
+    Bytes(bytes::Bytes),
     Temp(tempfile::NamedTempFile),
 }
 
@@ -339,7 +339,8 @@ async fn fetch_s3(
             .collect()
             .await
             .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
-        return Ok(Body::Bytes(data.to_vec()));
+        // One contiguous buffer (a copy only when the body came in several chunks).
+        return Ok(Body::Bytes(data.into_bytes()));
     }
     // Large objects go to a temporary file so that memory stays bounded.
     let tmp =
@@ -536,7 +537,7 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
 enum Input {
     /// Read whole into the worker's file buffer (`len` bytes).
     Memory(usize),
-    Owned(Vec<u8>),
+    Owned(bytes::Bytes),
     /// A file; a downloaded temporary one is deleted when this drops.
     File(PathBuf, #[allow(dead_code)] Option<tempfile::NamedTempFile>),
 }
