@@ -87,6 +87,18 @@ def run_trailhound(binary, src, lake, threads):
     return summary, wall, rss_kib
 
 
+def run_trailhound_median(binary, src, lake, threads, runs, events):
+    """Run `runs` times (the machine is shared, timings vary): the median wall time, the
+    highest peak RSS and every wall time."""
+    walls, peak = [], 0
+    for _ in range(runs):
+        summary, wall, rss = run_trailhound(binary, src, lake, threads)
+        assert summary["events_ingested"] == events, summary
+        walls.append(wall)
+        peak = max(peak, rss)
+    return sorted(walls)[len(walls) // 2], peak, walls
+
+
 # The same flattened columns trailhound writes (without its derived ones), as DuckDB SQL.
 STRINGS = {
     "event_version": "eventVersion", "event_id": "eventID", "event_type": "eventType",
@@ -161,6 +173,10 @@ def upload_corpus(src: Path, bucket: str):
         list(pool.map(put, paths))
 
 
+def fmt(walls):
+    return ", ".join(f"{w:.2f}" for w in walls)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -169,6 +185,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--runs", type=int, default=3, help="trailhound runs per source (median reported)")
     ap.add_argument("--work", default=str(Path(__file__).resolve().parent / "out"))
     a = ap.parse_args()
     work = Path(a.work)
@@ -178,10 +195,9 @@ def main():
     files = sum(1 for _ in corpus.rglob("*.json.gz"))
     print(f"corpus: {events:,} events in {files:,} .json.gz files, {size / 2**20:.0f} MiB, threads={a.threads}")
 
-    summary, wall, rss = run_trailhound(a.bin, corpus, work / "lake", a.threads)
-    assert summary["events_ingested"] == events, summary
+    wall, rss, walls = run_trailhound_median(a.bin, corpus, work / "lake", a.threads, a.runs, events)
     th_rate = events / wall
-    print(f"trailhound (local files):  {th_rate:>12,.0f} events/s  ({wall:.2f} s wall, peak RSS {rss / 1024:.0f} MiB)")
+    print(f"trailhound (local files):  {th_rate:>12,.0f} events/s  (median {wall:.2f} s wall of {fmt(walls)}, peak RSS {rss / 1024:.0f} MiB)")
 
     if not a.skip_duckdb:
         n, dwall = run_duckdb(corpus, work / "duckdb", a.threads)
@@ -195,10 +211,10 @@ def main():
         t = time.perf_counter()
         upload_corpus(corpus, bucket)
         print(f"(uploaded corpus to the emulator in {time.perf_counter() - t:.1f} s)")
-        s3sum, s3wall, s3rss = run_trailhound(a.bin, f"s3://{bucket}/AWSLogs/", work / "lake-s3", a.threads)
-        assert s3sum["events_ingested"] == events, s3sum
+        s3wall, s3rss, s3walls = run_trailhound_median(
+            a.bin, f"s3://{bucket}/AWSLogs/", work / "lake-s3", a.threads, a.runs, events)
         s3_rate = events / s3wall
-        print(f"trailhound (s3://, emulator): {s3_rate:>9,.0f} events/s  ({s3wall:.2f} s, peak RSS {s3rss / 1024:.0f} MiB)")
+        print(f"trailhound (s3://, emulator): {s3_rate:>9,.0f} events/s  (median {s3wall:.2f} s of {fmt(s3walls)}, peak RSS {s3rss / 1024:.0f} MiB)")
         print(f"ratio s3/local:            {s3_rate / th_rate:>12.2f}")
 
 

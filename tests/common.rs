@@ -24,8 +24,7 @@ pub fn shared_data() -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("running trailhound");
-    out
+    cmd.output().expect("running trailhound")
 }
 
 pub fn text(b: &[u8]) -> String {

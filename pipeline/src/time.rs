@@ -7,10 +7,12 @@ use chrono::{DateTime, NaiveDateTime};
 /// without an offset are taken as UTC (some exports drop the `Z`).
 pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() == 20 && b[19] == b'Z' && b[10] == b'T' {
-        if let Some(v) = fast_utc(b) {
-            return Some(v);
-        }
+    if b.len() == 20
+        && b[19] == b'Z'
+        && b[10] == b'T'
+        && let Some(v) = fast_utc(b)
+    {
+        return Some(v);
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());

@@ -17,6 +17,7 @@ use std::io::{self, Read};
 
 use serde_json::value::RawValue;
 
+use super::fast;
 use super::record::{LookupEvent, RawEvent};
 
 /// What to do with the records of one object.
@@ -350,8 +351,8 @@ impl<S: RecordSink> State<'_, S> {
             return Ok(());
         }
         if let (Some(_), Some(detail)) = (ev.extra_value("detail-type"), ev.extra_value("detail")) {
-            match serde_json::from_str::<RawEvent>(detail.get()) {
-                Ok(inner) => self.event(&inner, detail.get().as_bytes()),
+            match serde_json::from_str::<RawEvent>(detail) {
+                Ok(inner) => self.event(&inner, detail.as_bytes()),
                 Err(e) => self.bad(
                     offset,
                     slice,
@@ -362,7 +363,7 @@ impl<S: RecordSink> State<'_, S> {
         }
         for (key, kind) in [("Records", Kind::Event), ("Events", Kind::Lookup)] {
             if let Some(records) = ev.extra_value(key) {
-                match serde_json::from_str::<Vec<&RawValue>>(records.get()) {
+                match serde_json::from_str::<Vec<&RawValue>>(records) {
                     Ok(items) => {
                         self.saw_event();
                         for item in items {
@@ -826,7 +827,13 @@ fn parse_value<R: Read, S: RecordSink>(
         // the other shapes go through a raw slice first.
         let result = if kind == Kind::Event {
             match w.avail_text() {
-                Some(text) => parse_event(serde_json::Deserializer::from_str(text), avail, st),
+                Some(text) => match fast::parse_event(text) {
+                    Some((ev, took)) => {
+                        st.event(&ev, trim_ws(&avail[..took]));
+                        Ok(took)
+                    }
+                    None => parse_event(serde_json::Deserializer::from_str(text), avail, st),
+                },
                 None => parse_event(serde_json::Deserializer::from_slice(avail), avail, st),
             }
         } else {

@@ -15,6 +15,10 @@ use serde_json::value::RawValue;
 
 use crate::time::parse_timestamp_micros;
 
+/// A value that is neither a boolean nor the string `true`/`false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBoolean;
+
 /// A JSON value in a place where CloudTrail writes a scalar, whatever type it really has.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub enum Scalar<'a> {
@@ -54,13 +58,13 @@ impl<'a> Scalar<'a> {
 
     /// The value as a boolean: JSON booleans and the strings `true`/`false` (CloudTrail
     /// writes `mfaAuthenticated` as a string). `Err` when it is something else.
-    pub fn boolean(&self) -> Result<Option<bool>, ()> {
+    pub fn boolean(&self) -> Result<Option<bool>, NotBoolean> {
         match self {
             Scalar::Missing | Scalar::Null => Ok(None),
             Scalar::Bool(v) => Ok(Some(*v)),
             Scalar::Str(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Scalar::Str(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            _ => Err(()),
+            _ => Err(NotBoolean),
         }
     }
 
@@ -166,8 +170,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-fn raw_or_none(v: &RawValue) -> Option<&RawValue> {
-    (v.get() != "null").then_some(v)
+fn raw_or_none(v: &str) -> Option<&str> {
+    (v != "null").then_some(v)
 }
 
 /// A CloudTrail event record, borrowed from its input.
@@ -195,15 +199,15 @@ pub struct RawEvent<'a> {
     pub session_credential_from_console: Scalar<'a>,
     /// `None` when absent or null.
     pub user_identity: Option<UserIdentity<'a>>,
-    pub request_parameters: Option<&'a RawValue>,
-    pub response_elements: Option<&'a RawValue>,
-    pub additional_event_data: Option<&'a RawValue>,
-    pub resources: Option<&'a RawValue>,
-    pub tls_details: Option<&'a RawValue>,
-    pub service_event_details: Option<&'a RawValue>,
-    pub insight_details: Option<&'a RawValue>,
+    pub request_parameters: Option<&'a str>,
+    pub response_elements: Option<&'a str>,
+    pub additional_event_data: Option<&'a str>,
+    pub resources: Option<&'a str>,
+    pub tls_details: Option<&'a str>,
+    pub service_event_details: Option<&'a str>,
+    pub insight_details: Option<&'a str>,
     /// Keys trailhound has no column for, with their raw values, in input order.
-    pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub extra: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 /// The names of the scalar fields, for the record-level checks and messages.
@@ -258,7 +262,7 @@ impl<'a> RawEvent<'a> {
     }
 
     /// The raw value of an unknown key.
-    pub fn extra_value(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn extra_value(&self, key: &str) -> Option<&'a str> {
         self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
@@ -306,7 +310,7 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                             continue;
                         }
                         _ => {
-                            let raw: &'de RawValue = map.next_value()?;
+                            let raw = map.next_value::<&'de RawValue>()?.get();
                             let slot = match key.as_ref() {
                                 "requestParameters" => &mut ev.request_parameters,
                                 "responseElements" => &mut ev.response_elements,
@@ -377,7 +381,7 @@ pub struct SessionAttributes<'a> {
 
 /// An object read key by key into a struct; anything else (a string, an array, …) gives the
 /// default value, marked incomplete.
-trait Fields<'de>: Default {
+pub(crate) trait Fields<'de>: Default {
     /// Read the value of `key` if it is one of the struct's fields; false when it is not.
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
     /// Whether the fields read hold the whole object (`known`: no other key was seen).
@@ -634,10 +638,10 @@ mod tests {
         assert_eq!(ev.user_agent.text().as_deref(), Some("42"));
         assert_eq!(ev.error_code, Scalar::Compound);
         assert!(ev.request_parameters.is_none());
-        assert_eq!(ev.resources.unwrap().get(), r#"[{"ARN":"arn:aws:s3:::b"}]"#);
+        assert_eq!(ev.resources.unwrap(), r#"[{"ARN":"arn:aws:s3:::b"}]"#);
         assert_eq!(ev.extra.len(), 2);
-        assert_eq!(ev.extra_value("newField").unwrap().get(), r#"{"a":[1,2]}"#);
-        assert_eq!(ev.extra_value("userAgent2").unwrap().get(), r#""x""#);
+        assert_eq!(ev.extra_value("newField").unwrap(), r#"{"a":[1,2]}"#);
+        assert_eq!(ev.extra_value("userAgent2").unwrap(), r#""x""#);
         assert!(ev.event_time.str().is_some());
         assert_eq!(ev.event_id, Scalar::Missing);
     }

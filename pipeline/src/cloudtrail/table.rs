@@ -171,18 +171,18 @@ pub fn check<'e, 'a>(ev: &'e RawEvent<'a>) -> Result<Checked<'e, 'a>, Reject> {
     let mut event_name = ev.event_name.str().map(Cow::Borrowed);
     let mut event_source = ev.event_source.text();
     // CloudTrail Insights events name the API inside insightDetails.
-    if event_name.is_none() && !ev.event_name.is_present() {
-        if let Some(names) = ev
+    if event_name.is_none()
+        && !ev.event_name.is_present()
+        && let Some(names) = ev
             .insight_details
-            .and_then(|raw| serde_json::from_str::<InsightNames>(raw.get()).ok())
-        {
-            event_name = names.event_name.text().map(|s| Cow::Owned(s.into_owned()));
-            if event_source.is_none() {
-                event_source = names
-                    .event_source
-                    .text()
-                    .map(|s| Cow::Owned(s.into_owned()));
-            }
+            .and_then(|raw| serde_json::from_str::<InsightNames>(raw).ok())
+    {
+        event_name = names.event_name.text().map(|s| Cow::Owned(s.into_owned()));
+        if event_source.is_none() {
+            event_source = names
+                .event_source
+                .text()
+                .map(|s| Cow::Owned(s.into_owned()));
         }
     }
     let event_name = match event_name {
@@ -287,8 +287,8 @@ fn text<'s>(s: &'s Scalar<'_>) -> Option<Cow<'s, str>> {
     s.text()
 }
 
-fn raw(v: Option<&RawValue>) -> Option<&str> {
-    v.map(RawValue::get)
+fn raw(v: Option<&str>) -> Option<&str> {
+    v
 }
 
 impl CloudTrailBuilder {
@@ -395,7 +395,7 @@ impl CloudTrailBuilder {
         let mut boolean =
             |b: &mut BooleanBuilder, v: &Scalar<'_>, key: &'static str| match v.boolean() {
                 Ok(v) => b.append_option(v),
-                Err(()) => {
+                Err(_) => {
                     b.append_null();
                     misfits.push((key, v.to_json()));
                 }
@@ -579,13 +579,12 @@ fn extra_json(
         .filter(|(v, _)| matches!(v, Scalar::Compound))
         .map(|(_, k)| *k)
         .collect();
-    if !compound.is_empty() {
-        if let Ok(fields) = serde_json::from_slice::<BTreeMap<Cow<'_, str>, &RawValue>>(raw_record)
-        {
-            for key in compound {
-                if let Some(v) = fields.get(key) {
-                    misfits.push((key, v.get().to_string()));
-                }
+    if !compound.is_empty()
+        && let Ok(fields) = serde_json::from_slice::<BTreeMap<Cow<'_, str>, &RawValue>>(raw_record)
+    {
+        for key in compound {
+            if let Some(v) = fields.get(key) {
+                misfits.push((key, v.get().to_string()));
             }
         }
     }
@@ -596,7 +595,7 @@ fn extra_json(
     let entries = ev
         .extra
         .iter()
-        .map(|(k, v)| (k.as_ref(), v.get()))
+        .map(|(k, v)| (k.as_ref(), *v))
         .chain(misfits.iter().map(|(k, v)| (*k, v.as_str())));
     for (i, (k, v)) in entries.enumerate() {
         if i > 0 {

@@ -25,6 +25,9 @@ use crate::{Error, Result};
 pub trait BatchBuilder {
     fn new(capacity: usize) -> Self;
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn memory_bytes(&self) -> usize;
     fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError>;
 }
