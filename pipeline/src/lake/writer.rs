@@ -246,7 +246,14 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
                 let encoding = p.file.as_ref().map_or(0, |(w, _)| w.memory_size());
                 (p.builder.memory_bytes(), encoding)
             };
-            let total: usize = self.parts.iter().map(|p| usage(p).0 + usage(p).1).sum();
+            let total: usize = self
+                .parts
+                .iter()
+                .map(|p| {
+                    let (builder, encoding) = usage(p);
+                    builder + encoding
+                })
+                .sum();
             if total <= self.limits.budget_bytes {
                 return Ok(());
             }
