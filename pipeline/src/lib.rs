@@ -6,6 +6,7 @@
 //! - [`source`]: listing and reading source objects (files, directories, `s3://`).
 //! - [`cloudtrail`]: the CloudTrail reader (every input shape, streaming, lenient) and its
 //!   Arrow schema and column builders.
+//! - [`lambda`]: Lambda function log lines (platform and application, text and JSON).
 //! - [`lake`]: lake locations, the partitioned Parquet writer, `_manifest` and `_quarantine`.
 //! - [`ingest`]: the ingest run that wires sources, parsers and the lake together.
 //! - [`aws`]: AWS SDK configuration shared by every AWS client.
@@ -15,6 +16,7 @@ pub mod cloudtrail;
 pub mod error;
 pub mod ingest;
 pub mod lake;
+pub mod lambda;
 pub mod source;
 pub mod time;
 
