@@ -1,6 +1,7 @@
-//! Lambda function logs: recognising each line of both log formats ([`line`]) and merging
-//! the lines of one request id into one invocation ([`invocation`]). The ingest of CloudWatch
-//! Logs into `lambda_invocations` and `lambda_logs` builds on them.
+//! Lambda function logs: recognising each line of both log formats ([`line`]), merging the
+//! lines of one request id into one invocation ([`invocation`]), and the `lambda_invocations`
+//! and `lambda_logs` tables ([`table`]). The ingest of CloudWatch Logs builds on them.
 
 pub mod invocation;
 pub mod line;
+pub mod table;
