@@ -1,7 +1,8 @@
-//! Lambda function logs: recognising each line of both log formats ([`line`]), merging the
+//! Lambda function logs: reading log files and payloads ([`file`]), recognising each line of both log formats ([`line`]), merging the
 //! lines of one request id into one invocation ([`invocation`]), and the `lambda_invocations`
 //! and `lambda_logs` tables ([`table`]). The ingest of CloudWatch Logs builds on them.
 
+pub mod file;
 pub mod invocation;
 pub mod line;
 pub mod table;
