@@ -19,7 +19,7 @@ pub enum Command {
     /// Read logs into the lake.
     #[command(subcommand)]
     Ingest(IngestCommand),
-    /// Run SQL over the lake (tables: cloudtrail).
+    /// Run SQL over the lake (tables: cloudtrail, lambda_invocations, lambda_logs).
     Query(QueryArgs),
 }
 
@@ -28,6 +28,35 @@ pub enum IngestCommand {
     /// CloudTrail files (S3 delivery files, JSON arrays, NDJSON, lookup-events output; plain
     /// or gzip) from files, directories and s3://bucket/prefix.
     Cloudtrail(IngestCloudTrailArgs),
+    /// Lambda function logs: CloudWatch Logs subscription payloads (plain or gzip),
+    /// `aws logs filter-log-events` output and raw log lines, from files, directories and
+    /// s3://bucket/prefix, into lambda_invocations and lambda_logs.
+    LambdaLogs(IngestLambdaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestLambdaArgs {
+    /// Files, directories (read recursively) or s3://bucket/prefix. (Reading CloudWatch Logs
+    /// directly, cwl://<log-group>, is not built yet.)
+    #[arg(required = true, value_name = "SRC")]
+    pub sources: Vec<String>,
+
+    /// The lake: a directory (created if missing) or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The log group of inputs that do not name one (raw lines, filter-log-events output);
+    /// default: the file name without its extensions.
+    #[arg(long, value_name = "GROUP")]
+    pub log_group: Option<String>,
+
+    /// zstd level of the Parquet files (1 fastest … 22 smallest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
 }
 
 #[derive(Debug, Args)]

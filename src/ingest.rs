@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use anyhow::Context;
 use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
 use pipeline::lake::Lake;
+use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_files};
 
-use crate::cli::IngestCloudTrailArgs;
+use crate::cli::{IngestCloudTrailArgs, IngestLambdaArgs};
 use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
@@ -53,6 +54,77 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
         eprintln!("error: {e}");
     }
     Ok(if summary.files_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
+    if let Some(src) = args.sources.iter().find(|s| s.starts_with("cwl://")) {
+        anyhow::bail!(
+            "{src}: reading CloudWatch Logs directly is not built yet; export the group \
+             (a subscription to Firehose/S3, or `aws logs filter-log-events`) and ingest the files"
+        );
+    }
+    let needs_s3 =
+        args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
+    let s3 = if needs_s3 {
+        Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
+    } else {
+        None
+    };
+    let lake = Lake::open(&args.lake, s3.clone())
+        .with_context(|| format!("opening lake {}", args.lake))?;
+    let opts = LambdaOptions {
+        log_group: args.log_group.clone(),
+        zstd_level: args.zstd_level,
+        ..LambdaOptions::default()
+    };
+    let cancel = opts.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "interrupted: committing what was read; run the same command again to continue"
+            );
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+    let s = ingest_lambda_files(&args.sources, &lake, s3.as_ref(), &opts)
+        .await
+        .context("ingest failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "ingested {} log events from {} files into {} in {:.2} s: {} invocations, {} log lines",
+            s.log_events,
+            s.files_read,
+            s.lake,
+            s.seconds,
+            s.invocations_written,
+            s.log_lines_written
+        );
+        if s.invocations_open > 0 {
+            println!(
+                "  {} invocations not finished in what was read; the next run completes them",
+                s.invocations_open
+            );
+        }
+        if s.files_already_ingested > 0 {
+            println!("  {} files already in the lake", s.files_already_ingested);
+        }
+        if s.records_quarantined > 0 {
+            println!(
+                "  quarantined: {} unreadable parts, with reasons, in {}/_quarantine/lambda/",
+                s.records_quarantined, s.lake
+            );
+        }
+    }
+    for e in &s.errors {
+        eprintln!("error: {e}");
+    }
+    Ok(if s.files_failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

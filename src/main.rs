@@ -39,6 +39,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Ingest(cli::IngestCommand::Cloudtrail(args)) => {
             ingest::cloudtrail(args).await
         }
+        cli::Command::Ingest(cli::IngestCommand::LambdaLogs(args)) => {
+            ingest::lambda_logs(args).await
+        }
         cli::Command::Query(args) => query::run(args).await,
     }
 }

@@ -5,5 +5,6 @@ mod bad_input;
 mod common;
 mod ingest_local;
 mod ingest_s3;
+mod lambda_logs;
 mod query;
 mod shared_data;

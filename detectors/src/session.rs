@@ -18,7 +18,12 @@ use crate::{Error, Result};
 
 /// The lake tables a session registers, with their file schemas.
 pub fn lake_tables() -> Vec<(&'static str, SchemaRef)> {
-    vec![("cloudtrail", pipeline::cloudtrail::table::schema())]
+    use pipeline::lambda::{ingest, table};
+    vec![
+        ("cloudtrail", pipeline::cloudtrail::table::schema()),
+        (ingest::INVOCATIONS_TABLE, table::invocations_schema()),
+        (ingest::LOGS_TABLE, table::logs_schema()),
+    ]
 }
 
 fn query_err(

@@ -731,6 +731,7 @@ async fn commit_segment(
         data_files: r.data.iter().map(|f| f.rel.clone()).collect(),
         quarantine_files: r.quarantine.iter().map(|(_, rel)| rel.clone()).collect(),
         sources: r.sources,
+        state_files: Vec::new(),
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
         path: Manifest::rel_path(TABLE, run, segment),

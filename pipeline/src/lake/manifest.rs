@@ -56,6 +56,10 @@ pub struct Manifest {
     pub data_files: Vec<String>,
     pub quarantine_files: Vec<String>,
     pub sources: Vec<SourceEntry>,
+    /// State a later run continues from (e.g. Lambda invocations still open), written with
+    /// this commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state_files: Vec<String>,
 }
 
 impl Manifest {
@@ -75,6 +79,8 @@ pub struct ManifestIndex {
     by_uri: HashMap<String, (u64, String, u64)>,
     by_hash: HashMap<String, u64>,
     commits: HashSet<String>,
+    /// The state files of the latest commit that wrote any: (commit id, files).
+    latest_state: Option<(String, Vec<String>)>,
 }
 
 impl ManifestIndex {
@@ -90,7 +96,17 @@ impl ManifestIndex {
                 path: format!("{}/{rel}", lake.uri()),
                 message: e.to_string(),
             })?;
-            index.commits.insert(commit_id(&m.run, m.segment));
+            let commit = commit_id(&m.run, m.segment);
+            // Run ids are time-ordered (UUIDv7), so the greatest commit id is the latest.
+            if !m.state_files.is_empty()
+                && index
+                    .latest_state
+                    .as_ref()
+                    .is_none_or(|(latest, _)| *latest < commit)
+            {
+                index.latest_state = Some((commit.clone(), m.state_files.clone()));
+            }
+            index.commits.insert(commit);
             for s in m.sources {
                 if s.status != SourceStatus::Duplicate {
                     index.by_hash.insert(s.hash.clone(), s.events);
@@ -121,6 +137,11 @@ impl ManifestIndex {
 
     pub fn is_committed(&self, commit: &str) -> bool {
         self.commits.contains(commit)
+    }
+
+    /// The state files of the latest commit that wrote state.
+    pub fn latest_state(&self) -> &[String] {
+        self.latest_state.as_ref().map_or(&[], |(_, files)| files)
     }
 
     pub fn sources(&self) -> usize {

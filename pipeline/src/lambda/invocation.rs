@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use super::line::{Line, Report, Status};
 
-/// One invocation, merged from its lines.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One invocation, merged from its lines. Serialisable, to be carried between reads.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Invocation {
     pub function_name: String,
     pub log_group: String,
@@ -40,6 +41,10 @@ pub struct Invocation {
     pub saw_start: bool,
     pub saw_end: bool,
     pub saw_report: bool,
+    /// Where it was read: the account and region partitions, and the object of its last line.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub source_uri: String,
 }
 
 impl Invocation {
@@ -105,6 +110,10 @@ pub struct Merger {
     initialising: HashMap<(String, String), ()>,
     /// The request id a stream's latest `START` opened, for lines that carry none (`XRAY`).
     current: HashMap<(String, String), String>,
+    /// Where the lines being fed come from (see [`Merger::origin`]).
+    account: Option<String>,
+    region: Option<String>,
+    source_uri: String,
 }
 
 impl Merger {
@@ -123,8 +132,17 @@ impl Merger {
             .insert((inv.log_group.clone(), inv.request_id.clone()), inv);
     }
 
+    /// Set where the next lines come from: the account and region they belong to and their
+    /// source object.
+    pub fn origin(&mut self, account: Option<&str>, region: Option<&str>, source_uri: &str) {
+        self.account = account.map(str::to_string);
+        self.region = region.map(str::to_string);
+        self.source_uri = source_uri.to_string();
+    }
+
     fn entry(&mut self, group: &str, stream: &str, request_id: &str) -> &mut Invocation {
-        self.open
+        let inv = self
+            .open
             .entry((group.to_string(), request_id.to_string()))
             .or_insert_with(|| Invocation {
                 function_name: function_name(group).to_string(),
@@ -132,7 +150,33 @@ impl Merger {
                 log_stream: stream.to_string(),
                 request_id: request_id.to_string(),
                 ..Invocation::default()
+            });
+        if inv.account.is_none() {
+            inv.account.clone_from(&self.account);
+        }
+        if inv.region.is_none() {
+            inv.region.clone_from(&self.region);
+        }
+        inv.source_uri.clone_from(&self.source_uri);
+        inv
+    }
+
+    /// Close every open invocation whose last line is more than `quiet_micros` older than
+    /// `now`: Lambda stops an invocation after 15 minutes, so nothing more can come for it.
+    pub fn close_stale(&mut self, now: i64, quiet_micros: i64) -> Vec<Invocation> {
+        let stale: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, inv)| {
+                inv.end_time
+                    .or(inv.start_time)
+                    .is_some_and(|t| now - t > quiet_micros)
             })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out: Vec<Invocation> = stale.iter().filter_map(|k| self.open.remove(k)).collect();
+        out.sort_by(|a, b| (a.start_time, &a.request_id).cmp(&(b.start_time, &b.request_id)));
+        out
     }
 
     /// Feed one line of `group`/`stream` logged at `at` (µs). Returns the invocation this line

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 use crate::time::parse_timestamp_micros;
 
 /// How an invocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Success,
     Error,

@@ -57,6 +57,8 @@ static LOGS: LazyLock<SchemaRef> = LazyLock::new(|| {
         s("request_id", true),
         s("level", true),
         s("message", false),
+        // The whole line when it was structured JSON (the message is then its `message`).
+        s("raw", true),
         // `app` for application output, else the platform line's kind (`platform.initStart`,
         // `timeout`, `crash`, …).
         s("kind", false),
@@ -206,6 +208,7 @@ pub struct LogRow<'a> {
     pub request_id: Option<&'a str>,
     pub level: Option<&'a str>,
     pub message: &'a str,
+    pub raw: Option<&'a str>,
     pub kind: &'a str,
     pub structured: bool,
     pub event_id: Option<&'a str>,
@@ -223,6 +226,7 @@ pub struct LogsBuilder {
     request_id: StringBuilder,
     level: StringBuilder,
     message: StringBuilder,
+    raw: StringBuilder,
     kind: StringBuilder,
     structured: BooleanBuilder,
     event_id: StringBuilder,
@@ -243,6 +247,7 @@ impl LogsBuilder {
         self.request_id.append_option(row.request_id);
         self.level.append_option(row.level);
         self.message.append_value(row.message);
+        self.raw.append_option(row.raw);
         self.kind.append_value(row.kind);
         self.structured.append_value(row.structured);
         self.event_id.append_option(row.event_id);
@@ -251,7 +256,7 @@ impl LogsBuilder {
             .append_value(row.source_record_index as i64);
         self.ingest_run.append_value(row.run);
         self.rows += 1;
-        self.bytes += row.message.len();
+        self.bytes += row.message.len() + row.raw.map_or(0, str::len);
     }
 }
 
@@ -266,6 +271,7 @@ impl BatchBuilder for LogsBuilder {
             request_id: s(),
             level: s(),
             message: s(),
+            raw: s(),
             kind: s(),
             structured: BooleanBuilder::with_capacity(capacity),
             event_id: s(),
@@ -294,6 +300,7 @@ impl BatchBuilder for LogsBuilder {
             Arc::new(self.request_id.finish()),
             Arc::new(self.level.finish()),
             Arc::new(self.message.finish()),
+            Arc::new(self.raw.finish()),
             Arc::new(self.kind.finish()),
             Arc::new(self.structured.finish()),
             Arc::new(self.event_id.finish()),
@@ -366,6 +373,7 @@ mod tests {
             request_id: None,
             level: Some("INFO"),
             message: "hello",
+            raw: None,
             kind: "app",
             structured: false,
             event_id: Some("3791"),
