@@ -169,7 +169,9 @@ fn damaged_payloads_keep_the_good_part() {
     let mut bytes = good.clone();
     bytes.extend_from_slice(b"{\"messageType\":\"DATA_MESSAGE\",\"logEv");
     write(&dir.path().join("src/p.json"), &bytes);
+    write(&dir.path().join("src/.DS_Store"), b"not logs");
     let s = ingest_lambda(&[dir.path().join("src")], &lake);
+    assert_eq!(s["files_skipped"], 1, "hidden files are not read: {s}");
     assert_eq!(s["log_events"], 1);
     assert_eq!(s["records_quarantined"], 1);
     assert_eq!(

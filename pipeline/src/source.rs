@@ -31,6 +31,9 @@ pub struct SourceObject {
     pub skip: Option<&'static str>,
 }
 
+/// The skip reason of names whose extension says they are not JSON.
+pub const NOT_JSON_BY_NAME: &str = "not a JSON file by its name";
+
 /// Why a name found while walking is not read, if it is not.
 pub fn skip_reason(path: &str) -> Option<&'static str> {
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -49,7 +52,7 @@ pub fn skip_reason(path: &str) -> Option<&'static str> {
         None => None,
         Some((_, "json" | "jsonl" | "ndjson" | "log" | "txt")) => None,
         Some((_, ext)) if ext.len() <= 10 && ext.chars().all(|c| c.is_ascii_alphabetic()) => {
-            Some("not a JSON file by its name")
+            Some(NOT_JSON_BY_NAME)
         }
         Some(_) => None,
     }

@@ -152,7 +152,11 @@ pub async fn ingest_lambda_files(
             if !seen.insert(obj.uri.clone()) {
                 continue;
             }
-            if index.known(&obj.uri, obj.size, &obj.version).is_some() {
+            // Names never worth reading (hidden files, CloudTrail digests, …); raw log lines
+            // may have any extension, so the by-extension rule of CloudTrail does not apply.
+            if obj.skip.is_some_and(|r| r != source::NOT_JSON_BY_NAME) {
+                summary.files_skipped += 1;
+            } else if index.known(&obj.uri, obj.size, &obj.version).is_some() {
                 summary.files_already_ingested += 1;
             } else {
                 todo.push(obj);
