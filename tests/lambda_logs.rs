@@ -197,3 +197,84 @@ fn cloudwatch_sources_are_refused_clearly() {
         text(&out.stderr)
     );
 }
+
+/// Every Lambda sample in ../shared/data, through the binary: text blocks as raw log files,
+/// Telemetry API events and Powertools outputs as NDJSON lines. Every line is read, and the
+/// REPORT blocks become invocations.
+#[test]
+fn shared_lambda_samples() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let docs = shared_data().join("awsdocs_lambda_log_examples");
+    let blocks: Value = serde_json::from_slice(
+        &std::fs::read(docs.join("cloudwatch_text_log_examples.json")).unwrap(),
+    )
+    .unwrap();
+    let mut lines = 0usize;
+    let mut reports = 0usize;
+    // Several documents show the same block: the same bytes are one source (read once).
+    let mut seen = std::collections::HashSet::new();
+    for (i, block) in blocks["blocks"].as_array().unwrap().iter().enumerate() {
+        let text = block["text"].as_str().unwrap();
+        if !seen.insert(text) {
+            continue;
+        }
+        // A block that is a subscription payload holds its log events, not its text lines.
+        lines += match serde_json::from_str::<Value>(text) {
+            Ok(p) if p["logEvents"].is_array() => p["logEvents"].as_array().unwrap().len(),
+            _ => text.lines().filter(|l| !l.trim().is_empty()).count(),
+        };
+        reports += text
+            .lines()
+            .filter(|l| l.starts_with("REPORT RequestId: "))
+            .count();
+        write(&src.join(format!("block-{i:03}.log")), text.as_bytes());
+    }
+    let telemetry: Value = serde_json::from_slice(
+        &std::fs::read(docs.join("telemetry_api_event_examples.json")).unwrap(),
+    )
+    .unwrap();
+    let ndjson: String = telemetry["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}\n", e["event"]))
+        .collect();
+    lines += ndjson.lines().count();
+    write(&src.join("telemetry.ndjson"), ndjson.as_bytes());
+    let mut powertools = String::new();
+    for f in
+        std::fs::read_dir(shared_data().join("powertools_lambda_json_log_examples/logger_outputs"))
+            .unwrap()
+    {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        for value in serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>() {
+            let Ok(value) = value else { break };
+            let items = match value {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            for item in items {
+                powertools.push_str(&format!("{item}\n"));
+            }
+        }
+    }
+    lines += powertools.lines().count();
+    write(&src.join("powertools.ndjson"), powertools.as_bytes());
+
+    let lake = lake_of(&dir);
+    let s = ingest_lambda(&[&src], &lake);
+    assert_eq!(s["log_events"], lines as u64, "{s}");
+    assert_eq!(s["records_quarantined"], 0, "{s}");
+    let invocations =
+        s["invocations_written"].as_u64().unwrap() + s["invocations_open"].as_u64().unwrap();
+    assert!(
+        invocations as usize >= reports,
+        "{invocations} invocations for {reports} REPORT lines: {s}"
+    );
+    let structured = query(
+        &lake,
+        "SELECT count(*) AS n FROM lambda_logs WHERE structured AND level IS NOT NULL",
+    );
+    assert!(structured[0]["n"].as_u64().unwrap() >= 20, "{structured:?}");
+}
