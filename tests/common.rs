@@ -17,10 +17,16 @@ pub fn bin() -> Command {
 
 /// `../shared/data`, the public sample data (read in place).
 pub fn shared_data() -> PathBuf {
-    match std::env::var_os("TRAILHOUND_SHARED_DATA") {
+    let dir = match std::env::var_os("TRAILHOUND_SHARED_DATA") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    }
+    };
+    assert!(
+        dir.is_dir(),
+        "the shared sample data is not at {} (set TRAILHOUND_SHARED_DATA)",
+        dir.display()
+    );
+    dir
 }
 
 pub fn run(cmd: &mut Command) -> Output {
