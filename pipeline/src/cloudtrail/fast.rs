@@ -31,51 +31,14 @@ pub fn parse_event(text: &str) -> Option<(RawEvent<'_>, usize)> {
     }
     let mut ev = RawEvent::default();
     p.object(|p, key| {
-        let slot = match key.as_ref() {
-            "eventVersion" => &mut ev.event_version,
-            "eventTime" => &mut ev.event_time,
-            "eventSource" => &mut ev.event_source,
-            "eventName" => &mut ev.event_name,
-            "awsRegion" => &mut ev.aws_region,
-            "sourceIPAddress" => &mut ev.source_ip_address,
-            "userAgent" => &mut ev.user_agent,
-            "errorCode" => &mut ev.error_code,
-            "errorMessage" => &mut ev.error_message,
-            "requestID" => &mut ev.request_id,
-            "eventID" => &mut ev.event_id,
-            "eventType" => &mut ev.event_type,
-            "eventCategory" => &mut ev.event_category,
-            "readOnly" => &mut ev.read_only,
-            "managementEvent" => &mut ev.management_event,
-            "recipientAccountId" => &mut ev.recipient_account_id,
-            "sharedEventID" => &mut ev.shared_event_id,
-            "vpcEndpointId" => &mut ev.vpc_endpoint_id,
-            "vpcEndpointAccountId" => &mut ev.vpc_endpoint_account_id,
-            "sessionCredentialFromConsole" => &mut ev.session_credential_from_console,
-            "userIdentity" => {
-                ev.user_identity = p.user_identity()?;
-                return Some(true);
-            }
-            _ => {
-                let raw = p.raw()?;
-                let slot = match key.as_ref() {
-                    "requestParameters" => &mut ev.request_parameters,
-                    "responseElements" => &mut ev.response_elements,
-                    "additionalEventData" => &mut ev.additional_event_data,
-                    "resources" => &mut ev.resources,
-                    "tlsDetails" => &mut ev.tls_details,
-                    "serviceEventDetails" => &mut ev.service_event_details,
-                    "insightDetails" => &mut ev.insight_details,
-                    _ => {
-                        ev.extra.push((key, raw));
-                        return Some(true);
-                    }
-                };
-                *slot = (raw != "null").then_some(raw);
-                return Some(true);
-            }
-        };
-        *slot = p.scalar()?;
+        if key == "userIdentity" {
+            ev.user_identity = p.user_identity()?;
+        } else if let Some(slot) = ev.scalar_slot(&key) {
+            *slot = p.scalar()?;
+        } else {
+            let raw = p.raw()?;
+            ev.set_raw(key, raw);
+        }
         Some(true)
     })?;
     Some((ev, p.i))
@@ -168,6 +131,17 @@ impl<'a> Parser<'a> {
             b'n' => self.literal(b"null").map(|_| Scalar::Null),
             b'{' | b'[' => self.skip(1).map(|_| Scalar::Compound),
             _ => None,
+        }
+    }
+
+    /// Read a scalar into `slot`; `Some(false)` when the key has no slot (an unknown key).
+    fn scalar_into(&mut self, slot: Option<&mut Scalar<'a>>) -> Option<bool> {
+        match slot {
+            Some(slot) => {
+                *slot = self.scalar()?;
+                Some(true)
+            }
+            None => Some(false),
         }
     }
 
@@ -298,59 +272,30 @@ impl<'a> Parser<'a> {
             b'{' => {
                 let mut ui = UserIdentity::default();
                 let known = self.object(|p, key| {
-                    let slot = match key.as_ref() {
-                        "type" => &mut ui.kind,
-                        "principalId" => &mut ui.principal_id,
-                        "arn" => &mut ui.arn,
-                        "accountId" => &mut ui.account_id,
-                        "accessKeyId" => &mut ui.access_key_id,
-                        "userName" => &mut ui.user_name,
-                        "invokedBy" => &mut ui.invoked_by,
-                        "sessionContext" => {
-                            ui.session_context =
-                                p.nested(|p, sc: &mut SessionContext<'a>, key| {
-                                    match key {
-                                        "sessionIssuer" => {
-                                            sc.session_issuer =
-                                                p.nested(|p, si: &mut SessionIssuer<'a>, key| {
-                                                    let slot = match key {
-                                                        "type" => &mut si.kind,
-                                                        "principalId" => &mut si.principal_id,
-                                                        "arn" => &mut si.arn,
-                                                        "accountId" => &mut si.account_id,
-                                                        "userName" => &mut si.user_name,
-                                                        _ => return Some(false),
-                                                    };
-                                                    *slot = p.scalar()?;
-                                                    Some(true)
-                                                })?
-                                        }
-                                        "attributes" => {
-                                            sc.attributes = p.nested(
-                                                |p, a: &mut SessionAttributes<'a>, key| {
-                                                    let slot = match key {
-                                                        "mfaAuthenticated" => {
-                                                            &mut a.mfa_authenticated
-                                                        }
-                                                        "creationDate" => &mut a.creation_date,
-                                                        _ => return Some(false),
-                                                    };
-                                                    *slot = p.scalar()?;
-                                                    Some(true)
-                                                },
-                                            )?
-                                        }
-                                        "sourceIdentity" => sc.source_identity = p.scalar()?,
-                                        _ => return Some(false),
-                                    }
-                                    Some(true)
-                                })?;
-                            return Some(true);
-                        }
-                        _ => return Some(false),
-                    };
-                    *slot = p.scalar()?;
-                    Some(true)
+                    if key == "sessionContext" {
+                        ui.session_context = p.nested(|p, sc: &mut SessionContext<'a>, key| {
+                            match key {
+                                "sessionIssuer" => {
+                                    sc.session_issuer =
+                                        p.nested(|p, si: &mut SessionIssuer<'a>, key| {
+                                            p.scalar_into(si.scalar_slot(key))
+                                        })?
+                                }
+                                "attributes" => {
+                                    sc.attributes =
+                                        p.nested(|p, a: &mut SessionAttributes<'a>, key| {
+                                            p.scalar_into(a.scalar_slot(key))
+                                        })?
+                                }
+                                "sourceIdentity" => sc.source_identity = p.scalar()?,
+                                _ => return Some(false),
+                            }
+                            Some(true)
+                        })?;
+                        Some(true)
+                    } else {
+                        p.scalar_into(ui.scalar_slot(&key))
+                    }
                 })?;
                 ui.finish(known);
                 Some(Some(ui))

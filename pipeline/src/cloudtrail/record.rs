@@ -235,6 +235,53 @@ pub const SCALAR_KEYS: &[&str] = &[
 ];
 
 impl<'a> RawEvent<'a> {
+    /// The scalar field a key fills, if it is one. Both parsers (serde and [`super::fast`])
+    /// dispatch keys through this and [`RawEvent::set_raw`], so they cannot disagree.
+    pub(crate) fn scalar_slot(&mut self, key: &str) -> Option<&mut Scalar<'a>> {
+        Some(match key {
+            "eventVersion" => &mut self.event_version,
+            "eventTime" => &mut self.event_time,
+            "eventSource" => &mut self.event_source,
+            "eventName" => &mut self.event_name,
+            "awsRegion" => &mut self.aws_region,
+            "sourceIPAddress" => &mut self.source_ip_address,
+            "userAgent" => &mut self.user_agent,
+            "errorCode" => &mut self.error_code,
+            "errorMessage" => &mut self.error_message,
+            "requestID" => &mut self.request_id,
+            "eventID" => &mut self.event_id,
+            "eventType" => &mut self.event_type,
+            "eventCategory" => &mut self.event_category,
+            "readOnly" => &mut self.read_only,
+            "managementEvent" => &mut self.management_event,
+            "recipientAccountId" => &mut self.recipient_account_id,
+            "sharedEventID" => &mut self.shared_event_id,
+            "vpcEndpointId" => &mut self.vpc_endpoint_id,
+            "vpcEndpointAccountId" => &mut self.vpc_endpoint_account_id,
+            "sessionCredentialFromConsole" => &mut self.session_credential_from_console,
+            _ => return None,
+        })
+    }
+
+    /// Keep the raw JSON of a key that is neither a scalar field nor `userIdentity`: in its
+    /// JSON column (null counts as absent), else in `extra`.
+    pub(crate) fn set_raw(&mut self, key: Cow<'a, str>, raw: &'a str) {
+        let slot = match key.as_ref() {
+            "requestParameters" => &mut self.request_parameters,
+            "responseElements" => &mut self.response_elements,
+            "additionalEventData" => &mut self.additional_event_data,
+            "resources" => &mut self.resources,
+            "tlsDetails" => &mut self.tls_details,
+            "serviceEventDetails" => &mut self.service_event_details,
+            "insightDetails" => &mut self.insight_details,
+            _ => {
+                self.extra.push((key, raw));
+                return;
+            }
+        };
+        *slot = raw_or_none(raw);
+    }
+
     /// The scalar fields with their wire names, in [`SCALAR_KEYS`] order.
     pub fn scalars(&self) -> [&Scalar<'a>; 20] {
         [
@@ -284,51 +331,14 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut ev = RawEvent::default();
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    let slot = match key.as_ref() {
-                        "eventVersion" => &mut ev.event_version,
-                        "eventTime" => &mut ev.event_time,
-                        "eventSource" => &mut ev.event_source,
-                        "eventName" => &mut ev.event_name,
-                        "awsRegion" => &mut ev.aws_region,
-                        "sourceIPAddress" => &mut ev.source_ip_address,
-                        "userAgent" => &mut ev.user_agent,
-                        "errorCode" => &mut ev.error_code,
-                        "errorMessage" => &mut ev.error_message,
-                        "requestID" => &mut ev.request_id,
-                        "eventID" => &mut ev.event_id,
-                        "eventType" => &mut ev.event_type,
-                        "eventCategory" => &mut ev.event_category,
-                        "readOnly" => &mut ev.read_only,
-                        "managementEvent" => &mut ev.management_event,
-                        "recipientAccountId" => &mut ev.recipient_account_id,
-                        "sharedEventID" => &mut ev.shared_event_id,
-                        "vpcEndpointId" => &mut ev.vpc_endpoint_id,
-                        "vpcEndpointAccountId" => &mut ev.vpc_endpoint_account_id,
-                        "sessionCredentialFromConsole" => &mut ev.session_credential_from_console,
-                        "userIdentity" => {
-                            ev.user_identity = map.next_value()?;
-                            continue;
-                        }
-                        _ => {
-                            let raw = map.next_value::<&'de RawValue>()?.get();
-                            let slot = match key.as_ref() {
-                                "requestParameters" => &mut ev.request_parameters,
-                                "responseElements" => &mut ev.response_elements,
-                                "additionalEventData" => &mut ev.additional_event_data,
-                                "resources" => &mut ev.resources,
-                                "tlsDetails" => &mut ev.tls_details,
-                                "serviceEventDetails" => &mut ev.service_event_details,
-                                "insightDetails" => &mut ev.insight_details,
-                                _ => {
-                                    ev.extra.push((key, raw));
-                                    continue;
-                                }
-                            };
-                            *slot = raw_or_none(raw);
-                            continue;
-                        }
-                    };
-                    *slot = map.next_value()?;
+                    if key == "userIdentity" {
+                        ev.user_identity = map.next_value()?;
+                    } else if let Some(slot) = ev.scalar_slot(&key) {
+                        *slot = map.next_value()?;
+                    } else {
+                        let raw = map.next_value::<&'de RawValue>()?.get();
+                        ev.set_raw(key, raw);
+                    }
                 }
                 Ok(ev)
             }
@@ -377,6 +387,29 @@ pub struct SessionAttributes<'a> {
     pub mfa_authenticated: Scalar<'a>,
     pub creation_date: Scalar<'a>,
     pub complete: bool,
+}
+
+impl<'a> SessionIssuer<'a> {
+    pub(crate) fn scalar_slot(&mut self, key: &str) -> Option<&mut Scalar<'a>> {
+        Some(match key {
+            "type" => &mut self.kind,
+            "principalId" => &mut self.principal_id,
+            "arn" => &mut self.arn,
+            "accountId" => &mut self.account_id,
+            "userName" => &mut self.user_name,
+            _ => return None,
+        })
+    }
+}
+
+impl<'a> SessionAttributes<'a> {
+    pub(crate) fn scalar_slot(&mut self, key: &str) -> Option<&mut Scalar<'a>> {
+        Some(match key {
+            "mfaAuthenticated" => &mut self.mfa_authenticated,
+            "creationDate" => &mut self.creation_date,
+            _ => return None,
+        })
+    }
 }
 
 /// An object read key by key into a struct; anything else (a string, an array, …) gives the
@@ -455,21 +488,13 @@ fn complete_or_absent<T>(v: &Option<T>, complete: impl Fn(&T) -> bool) -> bool {
 
 impl<'de> Fields<'de> for UserIdentity<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let slot = match key {
-            "type" => &mut self.kind,
-            "principalId" => &mut self.principal_id,
-            "arn" => &mut self.arn,
-            "accountId" => &mut self.account_id,
-            "accessKeyId" => &mut self.access_key_id,
-            "userName" => &mut self.user_name,
-            "invokedBy" => &mut self.invoked_by,
-            "sessionContext" => {
-                self.session_context = map.next_value()?;
-                return Ok(true);
-            }
-            _ => return Ok(false),
-        };
-        *slot = map.next_value()?;
+        if key == "sessionContext" {
+            self.session_context = map.next_value()?;
+        } else if let Some(slot) = self.scalar_slot(key) {
+            *slot = map.next_value()?;
+        } else {
+            return Ok(false);
+        }
         Ok(true)
     }
     fn finish(&mut self, known: bool) {
@@ -509,13 +534,8 @@ impl<'de> Fields<'de> for SessionContext<'de> {
 
 impl<'de> Fields<'de> for SessionIssuer<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let slot = match key {
-            "type" => &mut self.kind,
-            "principalId" => &mut self.principal_id,
-            "arn" => &mut self.arn,
-            "accountId" => &mut self.account_id,
-            "userName" => &mut self.user_name,
-            _ => return Ok(false),
+        let Some(slot) = self.scalar_slot(key) else {
+            return Ok(false);
         };
         *slot = map.next_value()?;
         Ok(true)
@@ -536,11 +556,10 @@ impl<'de> Fields<'de> for SessionIssuer<'de> {
 
 impl<'de> Fields<'de> for SessionAttributes<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        match key {
-            "mfaAuthenticated" => self.mfa_authenticated = map.next_value()?,
-            "creationDate" => self.creation_date = map.next_value()?,
-            _ => return Ok(false),
-        }
+        let Some(slot) = self.scalar_slot(key) else {
+            return Ok(false);
+        };
+        *slot = map.next_value()?;
         Ok(true)
     }
     fn finish(&mut self, known: bool) {
@@ -556,6 +575,20 @@ impl<'de> Fields<'de> for SessionAttributes<'de> {
 }
 
 impl<'a> UserIdentity<'a> {
+    /// The scalar field a key fills (`sessionContext` is not one).
+    pub(crate) fn scalar_slot(&mut self, key: &str) -> Option<&mut Scalar<'a>> {
+        Some(match key {
+            "type" => &mut self.kind,
+            "principalId" => &mut self.principal_id,
+            "arn" => &mut self.arn,
+            "accountId" => &mut self.account_id,
+            "accessKeyId" => &mut self.access_key_id,
+            "userName" => &mut self.user_name,
+            "invokedBy" => &mut self.invoked_by,
+            _ => return None,
+        })
+    }
+
     pub fn issuer(&self) -> Option<&SessionIssuer<'a>> {
         self.session_context.as_ref()?.session_issuer.as_ref()
     }
