@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
@@ -13,15 +13,7 @@ use crate::cli::{IngestCloudTrailArgs, IngestLambdaArgs};
 use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
-    let needs_s3 =
-        args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
-    let s3 = if needs_s3 {
-        Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
-    } else {
-        None
-    };
-    let lake = Lake::open(&args.lake, s3.clone())
-        .with_context(|| format!("opening lake {}", args.lake))?;
+    let (lake, s3) = open_lake(&args.lake, &args.sources).await?;
     let mut opts = IngestOptions {
         zstd_level: args.zstd_level,
         ..IngestOptions::default()
@@ -29,15 +21,10 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    let cancel = opts.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "interrupted: finishing the current segment; run the same command again to continue"
-            );
-            cancel.store(true, Ordering::Relaxed);
-        }
-    });
+    cancel_on_ctrl_c(
+        opts.cancel.clone(),
+        "interrupted: finishing the current segment; run the same command again to continue",
+    );
 
     let progress = Arc::new(Progress::default());
     let bar = ingest_bar(progress.clone());
@@ -67,29 +54,16 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
              (a subscription to Firehose/S3, or `aws logs filter-log-events`) and ingest the files"
         );
     }
-    let needs_s3 =
-        args.lake.starts_with("s3://") || args.sources.iter().any(|s| s.starts_with("s3://"));
-    let s3 = if needs_s3 {
-        Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
-    } else {
-        None
-    };
-    let lake = Lake::open(&args.lake, s3.clone())
-        .with_context(|| format!("opening lake {}", args.lake))?;
+    let (lake, s3) = open_lake(&args.lake, &args.sources).await?;
     let opts = LambdaOptions {
         log_group: args.log_group.clone(),
         zstd_level: args.zstd_level,
         ..LambdaOptions::default()
     };
-    let cancel = opts.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "interrupted: committing what was read; run the same command again to continue"
-            );
-            cancel.store(true, Ordering::Relaxed);
-        }
-    });
+    cancel_on_ctrl_c(
+        opts.cancel.clone(),
+        "interrupted: committing what was read; run the same command again to continue",
+    );
     let s = ingest_lambda_files(&args.sources, &lake, s3.as_ref(), &opts)
         .await
         .context("ingest failed")?;
@@ -129,6 +103,31 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The lake, and an S3 client when the lake or a source is on S3.
+async fn open_lake(
+    lake: &str,
+    sources: &[String],
+) -> anyhow::Result<(Lake, Option<aws_sdk_s3::Client>)> {
+    let needs_s3 = lake.starts_with("s3://") || sources.iter().any(|s| s.starts_with("s3://"));
+    let s3 = if needs_s3 {
+        Some(pipeline::aws::s3_client(&pipeline::aws::sdk_config().await))
+    } else {
+        None
+    };
+    let lake = Lake::open(lake, s3.clone()).with_context(|| format!("opening lake {lake}"))?;
+    Ok((lake, s3))
+}
+
+/// On Ctrl-C, say `message` and raise `cancel`: the ingest commits what it has and stops.
+fn cancel_on_ctrl_c(cancel: Arc<AtomicBool>, message: &'static str) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("{message}");
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
 }
 
 fn print_summary(s: &Summary) {
