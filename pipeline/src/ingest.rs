@@ -326,23 +326,11 @@ async fn fetch_s3(
     size: u64,
     in_memory_max: u64,
 ) -> std::result::Result<Body, String> {
-    let out = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
     if size <= in_memory_max {
-        let data = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
-        // One contiguous buffer (a copy only when the body came in several chunks).
-        return Ok(Body::Bytes(data.into_bytes()));
+        return get_object_bytes(client, bucket, key).await.map(Body::Bytes);
     }
     // Large objects go to a temporary file so that memory stays bounded.
+    let out = get_object(client, bucket, key).await?;
     let tmp =
         tempfile::NamedTempFile::new().map_err(|e| format!("creating a temporary file: {e}"))?;
     let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
@@ -351,6 +339,36 @@ async fn fetch_s3(
         .await
         .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
     Ok(Body::Temp(tmp))
+}
+
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> std::result::Result<aws_sdk_s3::operation::get_object::GetObjectOutput, String> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())
+}
+
+/// An S3 object's bytes, in memory: one contiguous buffer (a copy only when the body came in
+/// several chunks).
+pub(crate) async fn get_object_bytes(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> std::result::Result<bytes::Bytes, String> {
+    let out = get_object(client, bucket, key).await?;
+    let data = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
+    Ok(data.into_bytes())
 }
 
 struct WorkerResult {

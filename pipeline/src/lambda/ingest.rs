@@ -17,6 +17,7 @@ use super::file::read_log_file;
 use super::invocation::{Invocation, Merger, function_name};
 use super::line::{Line, parse_line};
 use super::table::{InvocationsBuilder, LogRow, LogsBuilder, invocations_schema, logs_schema};
+use crate::ingest::get_object_bytes;
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
 };
@@ -408,24 +409,13 @@ fn file_stem(uri: &str) -> String {
 async fn fetch(
     obj: &SourceObject,
     s3: Option<&aws_sdk_s3::Client>,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<bytes::Bytes, String> {
     match &obj.loc {
-        ObjectLoc::File(path) => std::fs::read(path).map_err(|e| e.to_string()),
+        ObjectLoc::File(path) => std::fs::read(path)
+            .map(bytes::Bytes::from)
+            .map_err(|e| e.to_string()),
         ObjectLoc::S3 { bucket, key } => {
-            let client = s3.ok_or("no S3 client")?;
-            let out = client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
-            let data = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
-            Ok(data.into_bytes().to_vec())
+            get_object_bytes(s3.ok_or("no S3 client")?, bucket, key).await
         }
     }
 }
