@@ -28,18 +28,34 @@ pub enum IngestCommand {
     /// CloudTrail files (S3 delivery files, JSON arrays, NDJSON, lookup-events output; plain
     /// or gzip) from files, directories and s3://bucket/prefix.
     Cloudtrail(IngestCloudTrailArgs),
-    /// Lambda function logs: CloudWatch Logs subscription payloads (plain or gzip),
-    /// `aws logs filter-log-events` output and raw log lines, from files, directories and
-    /// s3://bucket/prefix, into lambda_invocations and lambda_logs.
+    /// Lambda function logs into lambda_invocations and lambda_logs: CloudWatch Logs groups
+    /// (cwl://<log-group>), and subscription payloads (plain or gzip), `aws logs
+    /// filter-log-events` output and raw log lines from files, directories and
+    /// s3://bucket/prefix.
     LambdaLogs(IngestLambdaArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct IngestLambdaArgs {
-    /// Files, directories (read recursively) or s3://bucket/prefix. (Reading CloudWatch Logs
-    /// directly, cwl://<log-group>, is not built yet.)
+    /// Files, directories (read recursively), s3://bucket/prefix, or CloudWatch Logs groups:
+    /// cwl://<log-group> (cwl:///aws/lambda/my-fn), or cwl:// for every group under
+    /// --log-group-prefix.
     #[arg(required = true, value_name = "SRC")]
     pub sources: Vec<String>,
+
+    /// The groups that cwl:// alone reads.
+    #[arg(long, value_name = "PREFIX", default_value = "/aws/lambda/")]
+    pub log_group_prefix: String,
+
+    /// Read CloudWatch Logs from this time: RFC 3339, a date (2026-11-20) or an age (90d,
+    /// 12h, 30m). Default: a group's first run reads all it keeps, later runs continue where
+    /// the last ended. (Files are always read whole.)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Read CloudWatch Logs up to this time (same forms as --since). Default: now.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
 
     /// The lake: a directory (created if missing) or s3://bucket/prefix.
     #[arg(long, value_name = "LAKE")]

@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
 use pipeline::lake::Lake;
-use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_files};
+use pipeline::lambda::cwl::{group_of, logs_client};
+use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::time::parse_time_spec;
 
+use crate::UsageError;
 use crate::cli::{IngestCloudTrailArgs, IngestLambdaArgs};
 use crate::progress::ingest_bar;
 
@@ -48,30 +51,62 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
-    if let Some(src) = args.sources.iter().find(|s| s.starts_with("cwl://")) {
-        anyhow::bail!(
-            "{src}: reading CloudWatch Logs directly is not built yet; export the group \
-             (a subscription to Firehose/S3, or `aws logs filter-log-events`) and ingest the files"
-        );
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let time = |flag: &str, spec: &Option<String>| -> anyhow::Result<Option<i64>> {
+        spec.as_deref()
+            .map(|s| parse_time_spec(s, now_ms * 1000).map(|us| us.div_euclid(1000)))
+            .transpose()
+            .map_err(|e| UsageError(format!("{flag}: {e}")).into())
+    };
+    let (since_ms, until_ms) = (time("--since", &args.since)?, time("--until", &args.until)?);
+    if let (Some(s), Some(u)) = (since_ms, until_ms)
+        && s > u
+    {
+        return Err(UsageError("--since is after --until".into()).into());
+    }
+    let reads_cwl = args.sources.iter().any(|s| group_of(s).is_some());
+    if (since_ms.is_some() || until_ms.is_some()) && !reads_cwl {
+        return Err(UsageError(
+            "--since and --until bound CloudWatch Logs reads (cwl://…); files are read whole"
+                .into(),
+        )
+        .into());
     }
     let (lake, s3) = open_lake(&args.lake, &args.sources).await?;
+    let logs = if reads_cwl {
+        Some(logs_client(&pipeline::aws::sdk_config().await))
+    } else {
+        None
+    };
     let opts = LambdaOptions {
         log_group: args.log_group.clone(),
         zstd_level: args.zstd_level,
+        log_group_prefix: Some(args.log_group_prefix.clone()),
+        since_ms,
+        until_ms,
         ..LambdaOptions::default()
     };
     cancel_on_ctrl_c(
         opts.cancel.clone(),
         "interrupted: committing what was read; run the same command again to continue",
     );
-    let s = ingest_lambda_files(&args.sources, &lake, s3.as_ref(), &opts)
+    let clients = Clients {
+        s3: s3.as_ref(),
+        logs: logs.as_ref(),
+    };
+    let s = ingest_lambda_logs(&args.sources, &lake, &clients, &opts)
         .await
         .context("ingest failed")?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
+        let groups = if s.log_groups_read + s.log_groups_failed > 0 {
+            format!(" and {} log groups", s.log_groups_read)
+        } else {
+            String::new()
+        };
         println!(
-            "ingested {} log events from {} files into {} in {:.2} s: {} invocations, {} log lines",
+            "ingested {} log events from {} files{groups} into {} in {:.2} s: {} invocations, {} log lines",
             s.log_events,
             s.files_read,
             s.lake,
@@ -94,11 +129,20 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
                 s.records_quarantined, s.lake
             );
         }
+        if s.log_groups_failed > 0 {
+            println!(
+                "  {} log groups could not be read (errors below); what was read is kept and the next run continues",
+                s.log_groups_failed
+            );
+        }
+        if s.interrupted {
+            println!("  interrupted: run the same command again to ingest the rest");
+        }
     }
     for e in &s.errors {
         eprintln!("error: {e}");
     }
-    Ok(if s.files_failed > 0 {
+    Ok(if s.files_failed > 0 || s.log_groups_failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -196,3 +196,114 @@ pub fn quarantine_lines(lake: &str) -> Vec<Value> {
     }
     out
 }
+
+pub async fn logs() -> aws_sdk_cloudwatchlogs::Client {
+    emulator();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_cloudwatchlogs::Client::new(&conf)
+}
+
+/// A name no other test uses, for log groups.
+pub fn unique_name(name: &str) -> String {
+    unique_bucket(name)
+}
+
+/// An HTTP proxy in front of the emulator that answers some calls of one API operation with
+/// AWS's throttling error instead of passing them on: the `after`-th to the
+/// `after + count - 1`-th call (0-based) of the operation named by `target` (the
+/// `X-Amz-Target` header). Everything else goes through unchanged.
+pub struct ThrottlingProxy {
+    pub endpoint: String,
+    pub throttled: std::sync::Arc<AtomicU32>,
+    pub passed: std::sync::Arc<AtomicU32>,
+}
+
+pub fn throttling_proxy(target: &'static str, after: u32, count: u32) -> ThrottlingProxy {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+
+    let upstream = emulator()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let throttled = Arc::new(AtomicU32::new(0));
+    let passed = Arc::new(AtomicU32::new(0));
+    let seen = Arc::new(AtomicU32::new(0));
+    let (t, p) = (throttled.clone(), passed.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (upstream, t, p, seen) = (upstream.clone(), t.clone(), p.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut client = conn;
+                loop {
+                    // One request: head, then a Content-Length body.
+                    let mut head = Vec::new();
+                    let mut length = 0usize;
+                    let mut is_target = false;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if lower.starts_with("x-amz-target:") && line.contains(target) {
+                            is_target = true;
+                        }
+                        if lower.starts_with("connection:") {
+                            continue;
+                        }
+                        if line == "\r\n" {
+                            head.extend_from_slice(b"Connection: close\r\n\r\n");
+                            break;
+                        }
+                        head.extend_from_slice(line.as_bytes());
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let n = if is_target {
+                        seen.fetch_add(1, Ordering::SeqCst)
+                    } else {
+                        u32::MAX
+                    };
+                    if is_target && n >= after && n - after < count {
+                        t.fetch_add(1, Ordering::SeqCst);
+                        let msg = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                        let resp = format!(
+                            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\n\r\n",
+                            msg.len()
+                        );
+                        client.write_all(resp.as_bytes()).unwrap();
+                        client.write_all(msg).unwrap();
+                        continue;
+                    }
+                    if is_target {
+                        p.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let mut up = TcpStream::connect(&upstream).unwrap();
+                    up.write_all(&head).unwrap();
+                    up.write_all(&body).unwrap();
+                    let mut resp = Vec::new();
+                    up.read_to_end(&mut resp).unwrap();
+                    if client.write_all(&resp).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    ThrottlingProxy {
+        endpoint,
+        throttled,
+        passed,
+    }
+}

@@ -184,20 +184,6 @@ fn damaged_payloads_keep_the_good_part() {
     assert_eq!(q, 1);
 }
 
-#[test]
-fn cloudwatch_sources_are_refused_clearly() {
-    let dir = tempdir();
-    let out = run(bin()
-        .args(["ingest", "lambda-logs", "cwl:///aws/lambda/x", "--lake"])
-        .arg(lake_of(&dir)));
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("not built yet"),
-        "{}",
-        text(&out.stderr)
-    );
-}
-
 /// Every Lambda sample in ../shared/data, through the binary: text blocks as raw log files,
 /// Telemetry API events and Powertools outputs as NDJSON lines. Every line is read, and the
 /// REPORT blocks become invocations.

@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod ingest_local;
 mod ingest_s3;
+mod lambda_cwl;
 mod lambda_logs;
 mod query;
 mod shared_data;

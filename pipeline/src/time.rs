@@ -93,6 +93,43 @@ pub fn date_string(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A time as the CLI takes it (`--since`, `--until`): RFC 3339 (`2026-11-20T10:00:00Z`), a date
+/// (`2026-11-20`, its midnight UTC), or an age before `now_micros` (`90d`, `12h`, `30m`, `45s`).
+/// Returns microseconds since the Unix epoch, or a message that says what is accepted.
+pub fn parse_time_spec(spec: &str, now_micros: i64) -> Result<i64, String> {
+    let s = spec.trim();
+    let bad = || {
+        format!(
+            "{spec:?} is not a time: use RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20) \
+             or an age (90d, 12h, 30m, 45s)"
+        )
+    };
+    if let Some(unit) = s.chars().last().filter(|c| "dhms".contains(*c))
+        && let Ok(n) = s[..s.len() - 1].parse::<u32>()
+    {
+        let secs = i64::from(n)
+            * match unit {
+                'd' => 86_400,
+                'h' => 3_600,
+                'm' => 60,
+                _ => 1,
+            };
+        return Ok(now_micros - secs * 1_000_000);
+    }
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let (y, m, d) = (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10]));
+        if let (Some(y), Some(m), Some(d)) = (y, m, d)
+            && (1..=12).contains(&m)
+            && (1..=days_in_month(y, m)).contains(&d)
+        {
+            return Ok(days_from_civil(y, m, d) * 86_400_000_000);
+        }
+        return Err(bad());
+    }
+    parse_timestamp_micros(s).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +168,36 @@ mod tests {
         assert_eq!(parse_timestamp_micros("2024-02-30T09:08:27Z"), None);
         assert_eq!(parse_timestamp_micros("yesterday"), None);
         assert_eq!(parse_timestamp_micros(""), None);
+    }
+
+    #[test]
+    fn time_specs() {
+        let now = parse_timestamp_micros("2026-11-29T12:00:00Z").unwrap();
+        let at = |s| parse_timestamp_micros(s).unwrap();
+        assert_eq!(parse_time_spec("90d", now), Ok(at("2026-08-31T12:00:00Z")));
+        assert_eq!(parse_time_spec("12h", now), Ok(at("2026-11-29T00:00:00Z")));
+        assert_eq!(parse_time_spec("30m", now), Ok(at("2026-11-29T11:30:00Z")));
+        assert_eq!(parse_time_spec("45s", now), Ok(at("2026-11-29T11:59:15Z")));
+        assert_eq!(
+            parse_time_spec("2026-11-20", now),
+            Ok(at("2026-11-20T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_time_spec("2026-11-20T10:00:00+01:00", now),
+            Ok(at("2026-11-20T09:00:00Z"))
+        );
+        for bad in [
+            "",
+            "d",
+            "-3d",
+            "3w",
+            "2026-13-01",
+            "2026-02-30",
+            "yesterday",
+        ] {
+            let e = parse_time_spec(bad, now).unwrap_err();
+            assert!(e.contains("RFC 3339"), "{bad}: {e}");
+        }
     }
 
     #[test]

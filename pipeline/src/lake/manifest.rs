@@ -108,7 +108,7 @@ impl ManifestIndex {
             }
             index.commits.insert(commit);
             for s in m.sources {
-                if s.status != SourceStatus::Duplicate {
+                if s.status != SourceStatus::Duplicate && !s.hash.is_empty() {
                     index.by_hash.insert(s.hash.clone(), s.events);
                 }
                 index.by_uri.insert(s.uri, (s.size, s.version, s.events));
@@ -162,11 +162,15 @@ fn commit_of(file_name: &str) -> Option<String> {
     .then(|| format!("{run}-{seg}"))
 }
 
-/// Remove what runs that stopped before committing left behind under `table/` and in the
-/// quarantine. Returns how many files were removed.
+/// Remove what runs that stopped before committing left behind under `table/`, in the
+/// quarantine and in `_state/`. Returns how many files were removed.
 pub async fn clean_orphans(lake: &Lake, table: &str, index: &ManifestIndex) -> Result<usize> {
     let mut removed = 0;
-    for prefix in [format!("{table}/"), format!("_quarantine/{table}/")] {
+    for prefix in [
+        format!("{table}/"),
+        format!("_quarantine/{table}/"),
+        format!("_state/{table}/"),
+    ] {
         for rel in lake.list(&prefix).await? {
             let name = rel.rsplit('/').next().unwrap_or(&rel);
             let orphan = name.ends_with(".inprogress")

@@ -1,19 +1,22 @@
-//! `ingest lambda-logs` from files and S3 objects: subscription payloads, `filter-log-events`
-//! output and raw lines, into `lambda_invocations` and `lambda_logs`.
+//! `ingest lambda-logs` from files, S3 objects (subscription payloads, `filter-log-events`
+//! output and raw lines) and CloudWatch Logs groups (`cwl://`), into `lambda_invocations`
+//! and `lambda_logs`.
 //!
 //! One run is one commit: data files are staged, then put in place, then the open-invocation
 //! state, then the manifest (`_manifest/lambda/`) that names them all. Sources already in a
-//! manifest are not read again; invocations whose last lines have not arrived yet are carried
+//! manifest are not read again, and each CloudWatch Logs group has a cursor of the time ranges
+//! read ([`cwl::Cursor`]), carried in the state with the commit; invocations whose last lines have not arrived yet are carried
 //! in the state and finished by a later run, so an invocation cut between two reads is one row.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::file::read_log_file;
+use super::cwl::{self, Cursor, LogGroup, group_of};
+use super::file::{LogBatch, read_log_file};
 use super::invocation::{Invocation, Merger, function_name};
 use super::line::{Line, parse_line};
 use super::table::{InvocationsBuilder, LogRow, LogsBuilder, invocations_schema, logs_schema};
@@ -31,6 +34,10 @@ pub const INVOCATIONS_TABLE: &str = "lambda_invocations";
 pub const LOGS_TABLE: &str = "lambda_logs";
 /// Manifests and quarantine of the Lambda ingest (both tables commit together).
 const MANIFEST_TABLE: &str = "lambda";
+/// The state file of the CloudWatch Logs cursors ends so; the other holds open invocations.
+const CURSORS_SUFFIX: &str = "-cwl.json";
+/// The groups `cwl://` reads without `--log-group-prefix`: Lambda's default log groups.
+pub const DEFAULT_GROUP_PREFIX: &str = "/aws/lambda/";
 
 /// Lambda stops an invocation after 15 minutes: one whose last line is older than this,
 /// measured against the newest line of the run, will get no more lines.
@@ -44,6 +51,21 @@ pub struct LambdaOptions {
     pub zstd_level: i32,
     pub limits: WriterLimits,
     pub cancel: Arc<AtomicBool>,
+    /// The groups a bare `cwl://` reads (default [`DEFAULT_GROUP_PREFIX`]).
+    pub log_group_prefix: Option<String>,
+    /// Bounds of CloudWatch Logs reads, milliseconds since the epoch (inclusive). Without
+    /// `since_ms` a group's first read takes all it keeps and later reads continue from the
+    /// last; without `until_ms` reads go up to now.
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+/// The AWS clients an ingest may need: S3 for `s3://` sources and lakes, CloudWatch Logs for
+/// `cwl://` sources.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clients<'a> {
+    pub s3: Option<&'a aws_sdk_s3::Client>,
+    pub logs: Option<&'a aws_sdk_cloudwatchlogs::Client>,
 }
 
 impl Default for LambdaOptions {
@@ -53,6 +75,9 @@ impl Default for LambdaOptions {
             zstd_level: 1,
             limits: WriterLimits::default(),
             cancel: Arc::new(AtomicBool::new(false)),
+            log_group_prefix: None,
+            since_ms: None,
+            until_ms: None,
         }
     }
 }
@@ -65,7 +90,14 @@ pub struct LambdaSummary {
     pub files_quarantined: u64,
     pub files_already_ingested: u64,
     pub files_failed: u64,
+    pub log_groups_read: u64,
+    /// Groups not found, or whose reads failed after the SDK's retries.
+    pub log_groups_failed: u64,
+    /// `FilterLogEvents` pages read.
+    pub api_pages: u64,
     pub log_events: u64,
+    /// Events of a continued read's overlap that an earlier run already ingested.
+    pub log_events_already_ingested: u64,
     pub control_messages: u64,
     pub invocations_written: u64,
     /// Invocations whose last lines have not been read yet, carried to the next run.
@@ -78,6 +110,15 @@ pub struct LambdaSummary {
     pub lake: String,
     pub run_id: String,
     pub errors: Vec<String>,
+}
+
+impl LambdaSummary {
+    /// Keep the first errors for the summary (the rest are only counted).
+    fn error(&mut self, message: String) {
+        if self.errors.len() < 20 {
+            self.errors.push(message);
+        }
+    }
 }
 
 struct Writers {
@@ -114,20 +155,116 @@ impl Writers {
     }
 }
 
-/// Ingest Lambda log files and S3 objects into the lake.
-pub async fn ingest_lambda_files(
+/// Where a batch of log events came from.
+struct Origin<'a> {
+    source_uri: &'a str,
+    /// The group of events whose batch does not name one.
+    default_group: &'a str,
+    account: Option<&'a str>,
+    region: Option<&'a str>,
+}
+
+/// One ingest run: events in, invocations merged, rows out.
+struct Run {
+    run_id: String,
+    writers: Writers,
+    merger: Merger,
+    /// The newest event time read (microseconds), to close invocations that went quiet.
+    newest: i64,
+}
+
+impl Run {
+    /// Parse, merge and write the events of `batch`; `first_index` numbers its first event
+    /// within its source. Returns how many events it held.
+    fn batch(&mut self, batch: &LogBatch, from: &Origin<'_>, first_index: u64) -> Result<u64> {
+        let group = batch.log_group.as_deref().unwrap_or(from.default_group);
+        let account = batch.owner.as_deref().or(from.account);
+        self.merger.origin(account, from.region, from.source_uri);
+        let account_part = partition_value(account.unwrap_or("unknown")).into_owned();
+        let region_part = partition_value(from.region.unwrap_or("unknown")).into_owned();
+        let w = &mut self.writers;
+        for (i, ev) in batch.events.iter().enumerate() {
+            let stream = ev
+                .log_stream
+                .as_deref()
+                .or(batch.log_stream.as_deref())
+                .unwrap_or("");
+            let line = parse_line(&ev.message);
+            let at = ev.timestamp_ms.map(|ms| ms * 1000).or(match &line {
+                Line::App(a) => a.time_micros,
+                _ => None,
+            });
+            if let Some(t) = at {
+                self.newest = self.newest.max(t);
+            }
+            if let Some(done) = self.merger.line(group, stream, at, &line) {
+                w.invocation(&done)?;
+            }
+            let text = ev.message.trim_end_matches(['\n', '\r']);
+            let (kind, level, request_id, message, raw) = match &line {
+                Line::App(a) => (
+                    "app",
+                    a.level.as_deref(),
+                    a.request_id.as_deref(),
+                    a.message.as_str(),
+                    a.structured.then_some(text),
+                ),
+                Line::Platform { kind } => (kind.as_str(), None, None, text, None),
+                Line::InitStart { .. } => ("platform.initStart", None, None, text, None),
+                Line::Timeout { request_id, .. } => {
+                    ("timeout", Some("ERROR"), request_id.as_deref(), text, None)
+                }
+                Line::Crash { request_id, .. } => {
+                    ("crash", Some("ERROR"), request_id.as_deref(), text, None)
+                }
+                // Summed up in the invocation row.
+                Line::Start { .. }
+                | Line::End { .. }
+                | Line::Report(_)
+                | Line::RuntimeDone { .. }
+                | Line::XRay { .. } => continue,
+            };
+            w.log(
+                &account_part,
+                &region_part,
+                &LogRow {
+                    time_micros: at,
+                    function_name: function_name(group),
+                    log_group: group,
+                    log_stream: stream,
+                    request_id,
+                    level,
+                    message,
+                    raw,
+                    kind,
+                    structured: raw.is_some(),
+                    event_id: ev.id.as_deref(),
+                    source_uri: from.source_uri,
+                    source_record_index: first_index + i as u64,
+                    run: &self.run_id,
+                },
+            )?;
+        }
+        w.invocations.enforce_budget()?;
+        w.logs.enforce_budget()?;
+        Ok(batch.events.len() as u64)
+    }
+}
+
+/// Ingest Lambda logs from files, S3 objects and CloudWatch Logs groups into the lake.
+pub async fn ingest_lambda_logs(
     sources: &[String],
     lake: &Lake,
-    s3: Option<&aws_sdk_s3::Client>,
+    clients: &Clients<'_>,
     opts: &LambdaOptions,
 ) -> Result<LambdaSummary> {
     let started = Instant::now();
     let _lock = lake.lock()?;
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let commit = commit_id(&run, 0);
+    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let commit = commit_id(&run_id, 0);
     let mut summary = LambdaSummary {
         lake: lake.uri(),
-        run_id: run.clone(),
+        run_id: run_id.clone(),
         ..LambdaSummary::default()
     };
     let index = ManifestIndex::load(lake, MANIFEST_TABLE).await?;
@@ -136,20 +273,27 @@ pub async fn ingest_lambda_files(
     }
 
     let mut merger = Merger::new();
+    let mut cursors: BTreeMap<String, Cursor> = BTreeMap::new();
     for rel in index.latest_state() {
         let bytes = lake.get_bytes(rel).await?;
-        let open: Vec<Invocation> =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
-                path: format!("{}/{rel}", lake.uri()),
-                message: format!("open invocations: {e}"),
-            })?;
-        open.into_iter().for_each(|inv| merger.resume(inv));
+        let bad = |e: serde_json::Error| Error::Manifest {
+            path: format!("{}/{rel}", lake.uri()),
+            message: format!("ingest state: {e}"),
+        };
+        if rel.ends_with(CURSORS_SUFFIX) {
+            cursors = serde_json::from_slice(&bytes).map_err(bad)?;
+        } else {
+            let open: Vec<Invocation> = serde_json::from_slice(&bytes).map_err(bad)?;
+            open.into_iter().for_each(|inv| merger.resume(inv));
+        }
     }
 
+    let (groups, files): (Vec<&String>, Vec<&String>) =
+        sources.iter().partition(|s| group_of(s).is_some());
     let mut todo = Vec::new();
     let mut seen = HashSet::new();
-    for src in sources {
-        for obj in source::list(src, s3).await? {
+    for src in files {
+        for obj in source::list(src, clients.s3).await? {
             if !seen.insert(obj.uri.clone()) {
                 continue;
             }
@@ -171,46 +315,48 @@ pub async fn ingest_lambda_files(
         opts.zstd_level,
     ));
     let prefix = format!("part-{commit}");
-    let mut w = Writers {
-        invocations: PartitionedWriter::new(
-            lake.clone(),
-            INVOCATIONS_TABLE,
-            invocations_schema(),
-            props.clone(),
-            format!("{prefix}-i"),
-            opts.limits,
-        ),
-        logs: PartitionedWriter::new(
-            lake.clone(),
-            LOGS_TABLE,
-            logs_schema(),
-            props,
-            format!("{prefix}-l"),
-            opts.limits,
-        ),
-        run: run.clone(),
-        today: chrono::Utc::now().timestamp().div_euclid(86_400),
-        invocations_written: 0,
-        log_lines_written: 0,
+    let mut run = Run {
+        run_id: run_id.clone(),
+        writers: Writers {
+            invocations: PartitionedWriter::new(
+                lake.clone(),
+                INVOCATIONS_TABLE,
+                invocations_schema(),
+                props.clone(),
+                format!("{prefix}-i"),
+                opts.limits,
+            ),
+            logs: PartitionedWriter::new(
+                lake.clone(),
+                LOGS_TABLE,
+                logs_schema(),
+                props,
+                format!("{prefix}-l"),
+                opts.limits,
+            ),
+            run: run_id.clone(),
+            today: chrono::Utc::now().timestamp().div_euclid(86_400),
+            invocations_written: 0,
+            log_lines_written: 0,
+        },
+        merger,
+        newest: i64::MIN,
     };
     let q_rel = format!("_quarantine/{MANIFEST_TABLE}/{commit}.ndjson");
     let mut quarantine = QuarantineWriter::new(lake.staging_path(&q_rel), q_rel);
     let mut entries = Vec::new();
     let mut seen_hashes = HashSet::new();
-    let mut newest = i64::MIN;
 
     for obj in &todo {
         if opts.cancel.load(Ordering::Relaxed) {
             summary.interrupted = true;
             break;
         }
-        let bytes = match fetch(obj, s3).await {
+        let bytes = match fetch(obj, clients.s3).await {
             Ok(b) => b,
             Err(e) => {
                 summary.files_failed += 1;
-                if summary.errors.len() < 20 {
-                    summary.errors.push(format!("{}: {e}", obj.uri));
-                }
+                summary.error(format!("{}: {e}", obj.uri));
                 continue;
             }
         };
@@ -243,7 +389,7 @@ pub async fn ingest_lambda_files(
                     raw: None,
                     raw_base64: None,
                     object: None,
-                    run: &run,
+                    run: &run_id,
                 }
                 .with_raw(raw.as_bytes()),
             )?;
@@ -263,91 +409,137 @@ pub async fn ingest_lambda_files(
             .log_group
             .clone()
             .unwrap_or_else(|| file_stem(&obj.uri));
-        let mut index_in_file = 0u64;
+        let from = Origin {
+            source_uri: &obj.uri,
+            default_group: &default_group,
+            account: path_account,
+            region: path_region,
+        };
         for batch in &file.batches {
-            let group = batch.log_group.as_deref().unwrap_or(&default_group);
-            let account = batch.owner.as_deref().or(path_account);
-            merger.origin(account, path_region, &obj.uri);
-            let account_part = partition_value(account.unwrap_or("unknown")).into_owned();
-            let region_part = partition_value(path_region.unwrap_or("unknown")).into_owned();
-            for ev in &batch.events {
-                let record_index = index_in_file;
-                index_in_file += 1;
-                entry.events += 1;
-                let stream = ev
-                    .log_stream
-                    .as_deref()
-                    .or(batch.log_stream.as_deref())
-                    .unwrap_or("");
-                let line = parse_line(&ev.message);
-                let at = ev.timestamp_ms.map(|ms| ms * 1000).or(match &line {
-                    Line::App(a) => a.time_micros,
-                    _ => None,
-                });
-                if let Some(t) = at {
-                    newest = newest.max(t);
-                }
-                if let Some(done) = merger.line(group, stream, at, &line) {
-                    w.invocation(&done)?;
-                }
-                let text = ev.message.trim_end_matches(['\n', '\r']);
-                let (kind, level, request_id, message, raw) = match &line {
-                    Line::App(a) => (
-                        "app",
-                        a.level.as_deref(),
-                        a.request_id.as_deref(),
-                        a.message.as_str(),
-                        a.structured.then_some(text),
-                    ),
-                    Line::Platform { kind } => (kind.as_str(), None, None, text, None),
-                    Line::InitStart { .. } => ("platform.initStart", None, None, text, None),
-                    Line::Timeout { request_id, .. } => {
-                        ("timeout", Some("ERROR"), request_id.as_deref(), text, None)
-                    }
-                    Line::Crash { request_id, .. } => {
-                        ("crash", Some("ERROR"), request_id.as_deref(), text, None)
-                    }
-                    // Summed up in the invocation row.
-                    Line::Start { .. }
-                    | Line::End { .. }
-                    | Line::Report(_)
-                    | Line::RuntimeDone { .. }
-                    | Line::XRay { .. } => continue,
-                };
-                w.log(
-                    &account_part,
-                    &region_part,
-                    &LogRow {
-                        time_micros: at,
-                        function_name: function_name(group),
-                        log_group: group,
-                        log_stream: stream,
-                        request_id,
-                        level,
-                        message,
-                        raw,
-                        kind,
-                        structured: raw.is_some(),
-                        event_id: ev.id.as_deref(),
-                        source_uri: &obj.uri,
-                        source_record_index: record_index,
-                        run: &run,
-                    },
-                )?;
-            }
-            w.invocations.enforce_budget()?;
-            w.logs.enforce_budget()?;
+            entry.events += run.batch(batch, &from, entry.events)?;
         }
         summary.log_events += entry.events;
         summary.files_read += 1;
         entries.push(entry);
     }
 
-    if newest > i64::MIN {
-        for inv in merger.close_stale(newest, QUIET_MICROS) {
-            w.invocation(&inv)?;
+    if !groups.is_empty() {
+        let client = clients.logs.ok_or_else(|| Error::InvalidUri {
+            uri: "cwl://".into(),
+            reason: "no CloudWatch Logs client was configured".into(),
+        })?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut targets: Vec<LogGroup> = Vec::new();
+        for src in groups {
+            let name = group_of(src).unwrap_or_default();
+            let found = if name.is_empty() {
+                let prefix = opts
+                    .log_group_prefix
+                    .as_deref()
+                    .unwrap_or(DEFAULT_GROUP_PREFIX);
+                // Nothing under the prefix is most likely a mistyped prefix: a failure.
+                cwl::discover(client, prefix).await.and_then(|g| {
+                    if g.is_empty() {
+                        Err(format!("no log group name starts with {prefix:?}"))
+                    } else {
+                        Ok(g)
+                    }
+                })
+            } else {
+                cwl::describe(client, name).await.map(|g| vec![g])
+            };
+            match found {
+                Ok(found) => {
+                    for g in found {
+                        if !targets.contains(&g) {
+                            targets.push(g);
+                        }
+                    }
+                }
+                Err(e) => {
+                    summary.log_groups_failed += 1;
+                    summary.error(format!("{src}: {e}"));
+                }
+            }
+        }
+        for group in &targets {
+            if opts.cancel.load(Ordering::Relaxed) {
+                summary.interrupted = true;
+                break;
+            }
+            let cursor = cursors.entry(group.name.clone()).or_default();
+            let start = match opts.since_ms {
+                Some(t) => t,
+                // Continue where the last run ended; a first run reads all the group keeps.
+                None => cursor.read_until().map_or(0, |t| t + 1),
+            };
+            let end = opts.until_ms.unwrap_or(now_ms);
+            let uri = format!("cwl://{}", group.name);
+            let from = Origin {
+                source_uri: &uri,
+                default_group: &group.name,
+                account: group.account.as_deref(),
+                region: group.region.as_deref(),
+            };
+            let mut group_failed = false;
+            for window in cursor.plan(start, end) {
+                let mut events = 0u64;
+                let read = cwl::read_window(client, group, &window, |batch| {
+                    events += run.batch(&batch, &from, events)?;
+                    Ok::<_, Error>(())
+                })
+                .await?;
+                summary.log_events += read.events;
+                summary.log_events_already_ingested += read.skipped;
+                summary.api_pages += read.pages;
+                let mut entry = SourceEntry {
+                    uri: format!(
+                        "{uri}?start={}&end={}",
+                        ms_rfc3339(window.start_ms),
+                        ms_rfc3339(window.end_ms)
+                    ),
+                    size: 0,
+                    version: String::new(),
+                    hash: String::new(),
+                    status: SourceStatus::Ingested,
+                    events: read.events,
+                    records_quarantined: 0,
+                    reason: None,
+                };
+                if let Some(e) = read.error {
+                    group_failed = true;
+                    let upto = read.range.as_ref().map_or_else(
+                        || "nothing read".to_string(),
+                        |r| format!("read up to {}", ms_rfc3339(r.end_ms)),
+                    );
+                    summary.error(format!("{uri}: {e} ({upto}; the next run continues)"));
+                    entry.reason = Some(format!("stopped: {e}"));
+                }
+                if let Some(range) = read.range {
+                    cursor.record(range);
+                }
+                entries.push(entry);
+                if group_failed {
+                    break;
+                }
+            }
+            tracing::info!(group = %group.name, "read {events_read} log events", events_read = summary.log_events);
+            if group_failed {
+                summary.log_groups_failed += 1;
+            } else {
+                summary.log_groups_read += 1;
+            }
         }
     }
+
+    if run.newest > i64::MIN {
+        for inv in run.merger.close_stale(run.newest, QUIET_MICROS) {
+            run.writers.invocation(&inv)?;
+        }
+    }
+    let Run {
+        writers: w, merger, ..
+    } = run;
     let open = merger.into_open();
     summary.invocations_open = open.len() as u64;
     summary.invocations_written = w.invocations_written;
@@ -372,32 +564,45 @@ pub async fn ingest_lambda_files(
     for (path, rel) in &staged {
         lake.commit_file(path, rel).await?;
     }
-    let state_rel = format!("_state/{MANIFEST_TABLE}/{commit}-open.json");
-    let state = serde_json::to_vec(&open).map_err(|e| Error::Manifest {
-        path: state_rel.clone(),
+    let mut state_files = Vec::new();
+    let state_err = |rel: &str, e: serde_json::Error| Error::Manifest {
+        path: rel.to_string(),
         message: e.to_string(),
-    })?;
-    lake.put_bytes(&state_rel, state).await?;
+    };
+    let open_rel = format!("_state/{MANIFEST_TABLE}/{commit}-open.json");
+    let state = serde_json::to_vec(&open).map_err(|e| state_err(&open_rel, e))?;
+    lake.put_bytes(&open_rel, state).await?;
+    state_files.push(open_rel);
+    if !cursors.is_empty() {
+        let rel = format!("_state/{MANIFEST_TABLE}/{commit}{CURSORS_SUFFIX}");
+        let state = serde_json::to_vec(&cursors).map_err(|e| state_err(&rel, e))?;
+        lake.put_bytes(&rel, state).await?;
+        state_files.push(rel);
+    }
     let manifest = Manifest {
         format: 1,
         table: MANIFEST_TABLE.to_string(),
-        run: run.clone(),
+        run: run_id.clone(),
         segment: 0,
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         tool: format!("trailhound {}", env!("CARGO_PKG_VERSION")),
         data_files: data.iter().map(|f| f.rel.clone()).collect(),
         quarantine_files,
         sources: entries,
-        state_files: vec![state_rel],
+        state_files,
     };
-    let rel = Manifest::rel_path(MANIFEST_TABLE, &run, 0);
-    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
-        path: rel.clone(),
-        message: e.to_string(),
-    })?;
+    let rel = Manifest::rel_path(MANIFEST_TABLE, &run_id, 0);
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| state_err(&rel, e))?;
     lake.put_bytes(&rel, bytes).await?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+fn ms_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// `orders` of `…/orders.log.gz`.

@@ -2,6 +2,7 @@
 //! lines of one request id into one invocation ([`invocation`]), and the `lambda_invocations`
 //! and `lambda_logs` tables ([`table`]), and the ingest from files and S3 ([`ingest`]).
 
+pub mod cwl;
 pub mod file;
 pub mod ingest;
 pub mod invocation;
