@@ -30,7 +30,7 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
     );
 
     let progress = Arc::new(Progress::default());
-    let bar = ingest_bar(progress.clone());
+    let bar = ingest_bar(progress.clone(), "files");
     let result = ingest_cloudtrail(&args.sources, &lake, s3.as_ref(), &opts, progress).await;
     bar.finish().await;
     let summary = result.context("ingest failed")?;
@@ -94,9 +94,11 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
         s3: s3.as_ref(),
         logs: logs.as_ref(),
     };
-    let s = ingest_lambda_logs(&args.sources, &lake, &clients, &opts)
-        .await
-        .context("ingest failed")?;
+    let progress = Arc::new(Progress::default());
+    let bar = ingest_bar(progress.clone(), "sources");
+    let result = ingest_lambda_logs(&args.sources, &lake, &clients, &opts, &progress).await;
+    bar.finish().await;
+    let s = result.context("ingest failed")?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {

@@ -13,16 +13,17 @@ pub struct Bar {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub fn ingest_bar(progress: Arc<Progress>) -> Bar {
+/// `unit` names what `files_total` counts (`files`, `sources`).
+pub fn ingest_bar(progress: Arc<Progress>, unit: &'static str) -> Bar {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if bar.is_hidden() {
         return Bar { stop, task: None };
     }
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30.cyan/blue} {pos}/{len} files  {msg}  [{elapsed_precise}]",
-        )
+        ProgressStyle::with_template(&format!(
+            "{{bar:30.cyan/blue}} {{pos}}/{{len}} {unit}  {{msg}}  [{{elapsed_precise}}]"
+        ))
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let stop2 = stop.clone();

@@ -20,7 +20,7 @@ use super::file::{LogBatch, read_log_file};
 use super::invocation::{Invocation, Merger, function_name};
 use super::line::{Line, parse_line};
 use super::table::{InvocationsBuilder, LogRow, LogsBuilder, invocations_schema, logs_schema};
-use crate::ingest::get_object_bytes;
+use crate::ingest::{Progress, get_object_bytes};
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
 };
@@ -257,6 +257,7 @@ pub async fn ingest_lambda_logs(
     lake: &Lake,
     clients: &Clients<'_>,
     opts: &LambdaOptions,
+    progress: &Progress,
 ) -> Result<LambdaSummary> {
     let started = Instant::now();
     let _lock = lake.lock()?;
@@ -309,6 +310,10 @@ pub async fn ingest_lambda_logs(
         }
     }
 
+    progress
+        .files_total
+        .fetch_add(todo.len() as u64, Ordering::Relaxed);
+
     let props = Arc::new(writer_properties(
         &["message", "raw", "request_id"],
         &["time", "start_time", "function_name", "status"],
@@ -360,6 +365,10 @@ pub async fn ingest_lambda_logs(
                 continue;
             }
         };
+        progress.files_done.fetch_add(1, Ordering::Relaxed);
+        progress
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let hash = format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         let mut entry = SourceEntry {
             uri: obj.uri.clone(),
@@ -418,6 +427,7 @@ pub async fn ingest_lambda_logs(
         for batch in &file.batches {
             entry.events += run.batch(batch, &from, entry.events)?;
         }
+        progress.events.fetch_add(entry.events, Ordering::Relaxed);
         summary.log_events += entry.events;
         summary.files_read += 1;
         entries.push(entry);
@@ -462,6 +472,9 @@ pub async fn ingest_lambda_logs(
                 }
             }
         }
+        progress
+            .files_total
+            .fetch_add(targets.len() as u64, Ordering::Relaxed);
         for group in &targets {
             if opts.cancel.load(Ordering::Relaxed) {
                 summary.interrupted = true;
@@ -485,7 +498,9 @@ pub async fn ingest_lambda_logs(
             for window in cursor.plan(start, end) {
                 let mut events = 0u64;
                 let read = cwl::read_window(client, group, &window, |batch| {
-                    events += run.batch(&batch, &from, events)?;
+                    let n = run.batch(&batch, &from, events)?;
+                    events += n;
+                    progress.events.fetch_add(n, Ordering::Relaxed);
                     Ok::<_, Error>(())
                 })
                 .await?;
@@ -523,7 +538,7 @@ pub async fn ingest_lambda_logs(
                     break;
                 }
             }
-            tracing::info!(group = %group.name, "read {events_read} log events", events_read = summary.log_events);
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
             if group_failed {
                 summary.log_groups_failed += 1;
             } else {
