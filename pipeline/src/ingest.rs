@@ -19,11 +19,14 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cloudtrail::reader::{ReadOptions, RecordSink, Shape, read_object};
+use crate::cloudtrail::reader::{
+    ReadOptions, RecordSink, Shape, read_object, read_object_in_memory,
+};
 use crate::cloudtrail::record::RawEvent;
 use crate::cloudtrail::table::{
     self, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS, UNIQUE_COLUMNS, check,
 };
+use crate::gzip::Inflater;
 use crate::lake::Lake;
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
@@ -410,6 +413,7 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
     };
     let mut read_buf = Vec::new();
     let mut file_buf = Vec::new();
+    let mut inflater = Inflater::default();
     let mut copies = 0u32;
     while let Ok(job) = rx.recv_blocking() {
         let obj = job.obj;
@@ -459,12 +463,21 @@ fn worker(ctx: SegmentCtx, id: usize, rx: async_channel::Receiver<Job>) -> Resul
         let report = match &earlier {
             // Same bytes ingested by an earlier run: nothing to read.
             Some(_) => None,
-            None => Some(match input.reader(&file_buf) {
-                Ok(r) => read_object(r, &mut read_buf, ctx.opts.reader, &mut sink),
-                Err(e) => {
-                    out.fail(&ctx.progress, &obj.uri, &e);
-                    continue;
-                }
+            None => Some(match input.in_memory(&file_buf) {
+                Some(data) => read_object_in_memory(
+                    data,
+                    &mut inflater,
+                    &mut read_buf,
+                    ctx.opts.reader,
+                    &mut sink,
+                ),
+                None => match input.reader(&file_buf) {
+                    Ok(r) => read_object(r, &mut read_buf, ctx.opts.reader, &mut sink),
+                    Err(e) => {
+                        out.fail(&ctx.progress, &obj.uri, &e);
+                        continue;
+                    }
+                },
             }),
         };
         let (events, bad) = (sink.events, sink.bad);
@@ -595,6 +608,15 @@ impl Input {
                 }
                 Ok(h.digest128())
             }
+        }
+    }
+
+    /// The object's bytes, when they are in memory.
+    fn in_memory<'a>(&'a self, file_buf: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            Input::Memory(n) => Some(&file_buf[..*n]),
+            Input::Owned(b) => Some(b),
+            Input::File(..) => None,
         }
     }
 

@@ -14,6 +14,7 @@
 pub mod aws;
 pub mod cloudtrail;
 pub mod error;
+pub mod gzip;
 pub mod ingest;
 pub mod lake;
 pub mod lambda;

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use super::fast;
 use super::record::{LookupEvent, RawEvent};
+use crate::gzip::Inflater;
 
 /// What to do with the records of one object.
 pub trait RecordSink {
@@ -91,6 +92,29 @@ pub fn read_object<R: Read, S: RecordSink>(
         run(peek, buf, opts, sink)
     };
     ReadReport { gzip, ..report }
+}
+
+/// Read one object held in memory whole (the bytes as stored), parsed in place. The usual
+/// CloudTrail object, one gzip member, is inflated in one call ([`Inflater`]); other gzip
+/// goes through [`read_object`]'s streaming inflater.
+pub fn read_object_in_memory<S: RecordSink>(
+    data: &[u8],
+    inflater: &mut Inflater,
+    buf: &mut Vec<u8>,
+    opts: ReadOptions,
+    sink: &mut S,
+) -> ReadReport {
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        return run_in_memory(data, buf, opts, sink);
+    }
+    if let Some(plain) = inflater.inflate_single_member(data, opts.chunk_bytes) {
+        let report = run_in_memory(plain, buf, opts, sink);
+        return ReadReport {
+            gzip: true,
+            ..report
+        };
+    }
+    read_object(data, buf, opts, sink)
 }
 
 /// A reader that can look at its first bytes before handing them on.
@@ -535,24 +559,8 @@ impl ValueEnd {
     }
 }
 
-fn run<R: Read, S: RecordSink>(
-    input: R,
-    buf: &mut Vec<u8>,
-    opts: ReadOptions,
-    sink: &mut S,
-) -> ReadReport {
-    let mut w = Window {
-        input,
-        buf,
-        text: "",
-        pos: 0,
-        end: 0,
-        base: 0,
-        eof: false,
-        err: None,
-        chunk: opts.chunk_bytes.max(4096),
-    };
-    let mut st = State {
+fn new_state<S: RecordSink>(sink: &mut S, opts: ReadOptions) -> State<'_, S> {
+    State {
         sink,
         index: 0,
         events_seen: false,
@@ -562,7 +570,45 @@ fn run<R: Read, S: RecordSink>(
         ndjson: false,
         truncated: false,
         opts,
+    }
+}
+
+/// Parse valid UTF-8 text holding the whole object.
+fn drive_text<S: RecordSink>(text: &str, chunk: usize, st: &mut State<'_, S>) -> Drive {
+    let mut unused = Vec::new();
+    let mut tw = Window {
+        input: io::empty(),
+        buf: &mut unused,
+        text,
+        pos: 0,
+        end: text.len(),
+        base: 0,
+        eof: true,
+        err: None,
+        chunk,
     };
+    drive(&mut tw, st)
+}
+
+fn run<R: Read, S: RecordSink>(
+    input: R,
+    buf: &mut Vec<u8>,
+    opts: ReadOptions,
+    sink: &mut S,
+) -> ReadReport {
+    let chunk = opts.chunk_bytes.max(4096);
+    let mut w = Window {
+        input,
+        buf,
+        text: "",
+        pos: 0,
+        end: 0,
+        base: 0,
+        eof: false,
+        err: None,
+        chunk,
+    };
+    let mut st = new_state(sink, opts);
     w.more();
     // The usual object (a delivery file of a few MB at most) arrives in one read: check its
     // UTF-8 once and parse it as text.
@@ -572,26 +618,40 @@ fn run<R: Read, S: RecordSink>(
         None
     };
     let (drive, bytes) = match whole_text {
-        Some(text) => {
-            let mut unused = Vec::new();
-            let mut tw = Window {
-                input: io::empty(),
-                buf: &mut unused,
-                text,
-                pos: 0,
-                end: text.len(),
-                base: 0,
-                eof: true,
-                err: None,
-                chunk: w.chunk,
-            };
-            (drive(&mut tw, &mut st), text.len() as u64)
-        }
+        Some(text) => (drive_text(text, chunk, &mut st), text.len() as u64),
         None => {
             let drive = drive(&mut w, &mut st);
             (drive, w.base + w.end as u64)
         }
     };
+    let report = report(&st, drive, bytes);
+    // A huge input may have grown the buffer: give the memory back.
+    if buf_len(&w) > 4 * chunk {
+        w.buf.truncate(chunk);
+        w.buf.shrink_to_fit();
+    }
+    report
+}
+
+/// Like [`run`], for an input held in memory: valid UTF-8 is parsed in place.
+fn run_in_memory<S: RecordSink>(
+    data: &[u8],
+    buf: &mut Vec<u8>,
+    opts: ReadOptions,
+    sink: &mut S,
+) -> ReadReport {
+    let chunk = opts.chunk_bytes.max(4096);
+    match std::str::from_utf8(data) {
+        Ok(text) if data.len() <= chunk => {
+            let mut st = new_state(sink, opts);
+            let drive = drive_text(text, chunk, &mut st);
+            report(&st, drive, text.len() as u64)
+        }
+        _ => run(data, buf, opts, sink),
+    }
+}
+
+fn report<S: RecordSink>(st: &State<'_, S>, drive: Drive, bytes: u64) -> ReadReport {
     let Drive {
         values_seen,
         not_json,
@@ -607,16 +667,9 @@ fn run<R: Read, S: RecordSink>(
     } else {
         Shape::Events
     };
-    let records = st.index;
-    // A huge input may have grown the buffer: give the memory back.
-    let chunk = opts.chunk_bytes.max(4096);
-    if buf_len(&w) > 4 * chunk {
-        w.buf.truncate(chunk);
-        w.buf.shrink_to_fit();
-    }
     ReadReport {
         shape,
-        records,
+        records: st.index,
         bytes,
         gzip: false,
     }
@@ -1012,10 +1065,27 @@ mod tests {
         }
     }
 
+    /// Read through the streaming reader and through the in-memory one (libdeflate, text in
+    /// place), which must agree on everything.
     fn read_with(bytes: &[u8], opts: ReadOptions) -> (ReadReport, Collect) {
         let mut sink = Collect::default();
         let mut buf = Vec::new();
         let report = read_object(bytes, &mut buf, opts, &mut sink);
+        let mut mem_sink = Collect::default();
+        let mem = read_object_in_memory(
+            bytes,
+            &mut Inflater::default(),
+            &mut Vec::new(),
+            opts,
+            &mut mem_sink,
+        );
+        assert_eq!(
+            (&mem.shape, mem.records, mem.bytes, mem.gzip),
+            (&report.shape, report.records, report.bytes, report.gzip),
+            "in memory vs streaming"
+        );
+        assert_eq!(mem_sink.good, sink.good);
+        assert_eq!(mem_sink.bad, sink.bad);
         (report, sink)
     }
 
