@@ -178,6 +178,8 @@ struct Window<'b, 't, R> {
     /// The whole input, when it fit in one read and is valid UTF-8: then `buf` is unused and
     /// records are parsed from text, which spares validating every string again.
     text: &'t str,
+    /// `text` has no control character (strings need no check for them).
+    text_no_control: bool,
     pos: usize,
     end: usize,
     /// Bytes dropped from the front of the buffer so far.
@@ -580,6 +582,7 @@ fn drive_text<S: RecordSink>(text: &str, chunk: usize, st: &mut State<'_, S>) ->
         input: io::empty(),
         buf: &mut unused,
         text,
+        text_no_control: fast::no_control(text),
         pos: 0,
         end: text.len(),
         base: 0,
@@ -601,6 +604,7 @@ fn run<R: Read, S: RecordSink>(
         input,
         buf,
         text: "",
+        text_no_control: false,
         pos: 0,
         end: 0,
         base: 0,
@@ -613,7 +617,7 @@ fn run<R: Read, S: RecordSink>(
     // The usual object (a delivery file of a few MB at most) arrives in one read: check its
     // UTF-8 once and parse it as text.
     let whole_text = if w.eof && w.err.is_none() && w.pos == 0 {
-        std::str::from_utf8(&w.buf[..w.end]).ok()
+        simdutf8::basic::from_utf8(&w.buf[..w.end]).ok()
     } else {
         None
     };
@@ -640,14 +644,18 @@ fn run_in_memory<S: RecordSink>(
     opts: ReadOptions,
     sink: &mut S,
 ) -> ReadReport {
+    // Larger inputs go through the window, which bounds what one record may hold.
     let chunk = opts.chunk_bytes.max(4096);
-    match std::str::from_utf8(data) {
-        Ok(text) if data.len() <= chunk => {
+    let text = (data.len() <= chunk)
+        .then(|| simdutf8::basic::from_utf8(data).ok())
+        .flatten();
+    match text {
+        Some(text) => {
             let mut st = new_state(sink, opts);
             let drive = drive_text(text, chunk, &mut st);
             report(&st, drive, text.len() as u64)
         }
-        _ => run(data, buf, opts, sink),
+        None => run(data, buf, opts, sink),
     }
 }
 
@@ -880,7 +888,7 @@ fn parse_value<R: Read, S: RecordSink>(
         // the other shapes go through a raw slice first.
         let result = if kind == Kind::Event {
             match w.avail_text() {
-                Some(text) => match fast::parse_event(text) {
+                Some(text) => match fast::parse_event(text, w.text_no_control) {
                     Some((ev, took)) => {
                         st.event(&ev, trim_ws(&avail[..took]));
                         Ok(took)
