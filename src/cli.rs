@@ -21,6 +21,74 @@ pub enum Command {
     Ingest(IngestCommand),
     /// Run SQL over the lake (tables: cloudtrail, lambda_invocations, lambda_logs).
     Query(QueryArgs),
+    /// Simulate a serverless AWS account with labelled attacks: CloudTrail files, Lambda logs,
+    /// IAM and labels.json, deterministic for a seed.
+    Simulate(SimulateArgs),
+    /// Simulate a small account with every attack, ingest it, and show what trailhound finds.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Where to write (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+
+    /// Lambda functions in the account.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub functions: usize,
+
+    /// Days of activity.
+    #[arg(long, default_value_t = 14, value_name = "D")]
+    pub days: u32,
+
+    /// The seed: the same seed and arguments give the same bytes.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+
+    /// Attacks to inject: all, none, or a comma-separated list of credential-exfiltration,
+    /// credential-dual-use, dormant-permission, reconnaissance, privilege-escalation,
+    /// lambda-persistence, defense-evasion, secrets-mass-retrieval, invocation-flood,
+    /// cryptomining, error-storm.
+    #[arg(long, default_value = "all", value_name = "LIST")]
+    pub attacks: String,
+
+    /// CloudTrail events a day, roughly.
+    #[arg(long, default_value_t = 20_000, value_name = "K")]
+    pub events_per_day: u64,
+
+    /// The first simulated day or time: RFC 3339, a date, or an age (14d). The default is a
+    /// fixed date so that output does not depend on when it runs.
+    #[arg(long, default_value = "2026-11-01", value_name = "T")]
+    pub start: String,
+
+    /// The simulated account id.
+    #[arg(long, default_value = "123456789012", value_name = "ID")]
+    pub account: String,
+
+    /// The region the functions run in.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+
+    /// Also upload everything to s3://bucket/prefix (the bucket is created if missing).
+    #[arg(long, value_name = "S3_URI")]
+    pub to: Option<String>,
+
+    /// Also put the Lambda logs into CloudWatch Logs groups /aws/lambda/<function> (CloudWatch
+    /// accepts events of the last 14 days: use a recent --start).
+    #[arg(long)]
+    pub to_cwl: bool,
+
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the simulated data, the lake and the reports go.
+    #[arg(long, value_name = "DIR", default_value = "trailhound-demo")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

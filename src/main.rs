@@ -3,10 +3,12 @@
 //! work itself lives in the libraries.
 
 mod cli;
+mod demo;
 mod ingest;
 mod output;
 mod progress;
 mod query;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -59,6 +61,8 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             ingest::lambda_logs(args).await
         }
         cli::Command::Query(args) => query::run(args).await,
+        cli::Command::Simulate(args) => demo::simulate(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
     }
 }
 

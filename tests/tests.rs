@@ -9,3 +9,4 @@ mod lambda_cwl;
 mod lambda_logs;
 mod query;
 mod shared_data;
+mod simulate;
