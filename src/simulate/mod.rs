@@ -249,9 +249,8 @@ fn user_agent(runtime: Runtime, api: Api) -> String {
 impl Sim<'_> {
     /// The factor on on-demand traffic that brings a day to about `events_per_day` events.
     fn volume_scale(&self) -> f64 {
-        let day_rhythm: f64 = (0..24)
-            .map(|h| rhythm(h * HOUR_MS + 5 * 24 * HOUR_MS))
-            .sum();
+        // A day's traffic on average over a week (weekends are quieter).
+        let day_rhythm: f64 = (0..7 * 24).map(|h| rhythm(h * HOUR_MS)).sum::<f64>() / 7.0;
         let mut scheduled = 0.0;
         let mut on_demand = 0.0;
         for f in &self.account.functions {
