@@ -1,7 +1,9 @@
-//! trailhound's analysis side: a DataFusion session over the lake ([`session`]); later the
-//! UDFs, the detector registry and runner, findings, the baseline model and the IAM model.
+//! trailhound's analysis side: a DataFusion session over the lake ([`session`]) with
+//! trailhound's SQL functions ([`udf`]); later the detector registry and runner, findings, the
+//! baseline model and the IAM model.
 
 pub mod error;
 pub mod session;
+pub mod udf;
 
 pub use error::{Error, Result};

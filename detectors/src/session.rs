@@ -41,6 +41,7 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(query_err("registering JSON functions"))?;
+    crate::udf::register(&ctx);
 
     if let LakeLocation::S3 { bucket, .. } = lake.location() {
         register_s3(&ctx, bucket, sdk).await?;
