@@ -76,6 +76,7 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
         ctx.register_table(name, Arc::new(table))
             .map_err(query_err(format!("registering table {name}")))?;
     }
+    crate::views::register(&ctx).await?;
     Ok(ctx)
 }
 

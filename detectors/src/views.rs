@@ -1,0 +1,32 @@
+//! The views of `sql/views/`, embedded in the binary and created in every session: one file
+//! per view, named after the file, holding the view's SELECT.
+
+use datafusion::prelude::SessionContext;
+use include_dir::{Dir, include_dir};
+
+use crate::{Error, Result};
+
+static VIEWS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sql/views");
+
+/// (name, SELECT) of every embedded view, sorted by name.
+pub fn embedded() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = VIEWS
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        .filter_map(|f| Some((f.path().file_stem()?.to_str()?, f.contents_utf8()?)))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Create every view in `ctx` (after the lake tables and UDFs).
+pub async fn register(ctx: &SessionContext) -> Result<()> {
+    for (name, select) in embedded() {
+        let sql = format!("CREATE OR REPLACE VIEW {name} AS {select}");
+        ctx.sql(&sql).await.map_err(|source| Error::Query {
+            context: format!("creating view {name} (sql/views/{name}.sql)"),
+            source,
+        })?;
+    }
+    Ok(())
+}
