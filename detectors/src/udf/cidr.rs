@@ -5,9 +5,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 /// Whether `address` is in `cidr`; `None` when the block is not a CIDR.
@@ -56,19 +55,7 @@ pub fn udf() -> ScalarUDF {
         DataType::Boolean,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let strings = |a: &ArrayRef| {
-                a.as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| {
-                        DataFusionError::Execution(format!(
-                            "cidr_contains takes strings, not {}",
-                            a.data_type()
-                        ))
-                    })
-            };
-            let (blocks, addresses) = (strings(&arrays[0])?, strings(&arrays[1])?);
+            let (blocks, addresses) = super::two_strings("cidr_contains", args)?;
             let out: BooleanArray = blocks
                 .iter()
                 .zip(addresses.iter())

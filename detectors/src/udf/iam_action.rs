@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::array::StringArray;
 use arrow::datatypes::DataType;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 const EXCEPTIONS: &str = include_str!("../../data/iam-action-exceptions.tsv");
@@ -123,33 +122,13 @@ pub fn udf() -> ScalarUDF {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let strings = |a: &ArrayRef| {
-                a.as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| {
-                        DataFusionError::Execution(format!(
-                            "iam_action takes strings, not {}",
-                            a.data_type()
-                        ))
-                    })
-            };
-            let (sources, names) = (strings(&arrays[0])?, strings(&arrays[1])?);
+            let (sources, names) = super::two_strings("iam_action", args)?;
             let out: StringArray = sources
                 .iter()
                 .zip(names.iter())
                 .map(|(s, n)| iam_action(s?, n?))
                 .collect();
-            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let out: ArrayRef = Arc::new(out);
-            if scalar && out.len() == 1 {
-                Ok(ColumnarValue::Scalar(
-                    datafusion::scalar::ScalarValue::try_from_array(&out, 0)?,
-                ))
-            } else {
-                Ok(ColumnarValue::Array(out))
-            }
+            super::scalar_or_array(args, Arc::new(out))
         }),
     )
 }

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 /// Whether `pattern` matches `action`, ignoring ASCII case.
@@ -44,19 +43,7 @@ pub fn udf() -> ScalarUDF {
         DataType::Boolean,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let strings = |a: &ArrayRef| {
-                a.as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| {
-                        DataFusionError::Execution(format!(
-                            "iam_match takes strings, not {}",
-                            a.data_type()
-                        ))
-                    })
-            };
-            let (patterns, actions) = (strings(&arrays[0])?, strings(&arrays[1])?);
+            let (patterns, actions) = super::two_strings("iam_match", args)?;
             let out: BooleanArray = patterns
                 .iter()
                 .zip(actions.iter())

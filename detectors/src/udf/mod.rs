@@ -1,7 +1,7 @@
 //! SQL functions registered in every session, one file each.
 
-use arrow::array::{Array, ArrayRef};
-use datafusion::error::Result;
+use arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::scalar::ScalarValue;
 
@@ -14,6 +14,26 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(iam_action::udf());
     ctx.register_udf(iam_match::udf());
     ctx.register_udf(cidr::udf());
+}
+
+/// The two string arguments of a function, as arrays.
+fn two_strings(name: &str, args: &[ColumnarValue]) -> Result<(StringArray, StringArray)> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let strings = |a: &ArrayRef| {
+        a.as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| {
+                DataFusionError::Execution(format!("{name} takes strings, not {}", a.data_type()))
+            })
+    };
+    match arrays.as_slice() {
+        [a, b] => Ok((strings(a)?, strings(b)?)),
+        _ => Err(DataFusionError::Execution(format!(
+            "{name} takes two arguments, not {}",
+            arrays.len()
+        ))),
+    }
 }
 
 /// A function's result: a scalar when every argument was one, else the array.
