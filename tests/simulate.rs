@@ -21,18 +21,7 @@ fn simulate(out: &Path, extra: &[&str]) -> Value {
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    pipeline::lake::walk(dir, &mut |p| out.push(p.to_path_buf())).unwrap();
     out
 }
 

@@ -7,21 +7,11 @@ use anyhow::Context;
 use futures::StreamExt;
 use pipeline::lambda::file::read_log_file;
 
-/// Every file under `dir`, sorted.
+/// Every file under `dir`, in name order.
 fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    pipeline::lake::walk(dir, &mut |p| out.push(p.to_path_buf()))
+        .with_context(|| format!("reading {}", dir.display()))?;
     Ok(out)
 }
 

@@ -329,8 +329,8 @@ impl Lake {
     }
 }
 
-/// Visit every file below `dir` (not following links), depth first.
-pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> std::io::Result<()> {
+/// Visit every file below `dir` (not following links), depth first, in name order.
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
