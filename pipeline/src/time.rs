@@ -93,6 +93,12 @@ pub fn date_string(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `2026-11-01T10:00:00.123Z` of milliseconds since the epoch; `None` out of chrono's range.
+pub fn rfc3339_millis(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// A time as the CLI takes it (`--since`, `--until`): RFC 3339 (`2026-11-20T10:00:00Z`), a date
 /// (`2026-11-20`, its midnight UTC), or an age before `now_micros` (`90d`, `12h`, `30m`, `45s`).
 /// Returns microseconds since the Unix epoch, or a message that says what is accepted.
@@ -168,6 +174,15 @@ mod tests {
         assert_eq!(parse_timestamp_micros("2024-02-30T09:08:27Z"), None);
         assert_eq!(parse_timestamp_micros("yesterday"), None);
         assert_eq!(parse_timestamp_micros(""), None);
+    }
+
+    #[test]
+    fn millisecond_text() {
+        assert_eq!(
+            rfc3339_millis(1_722_592_800_123).as_deref(),
+            Some("2024-08-02T10:00:00.123Z")
+        );
+        assert_eq!(rfc3339_millis(i64::MAX), None);
     }
 
     #[test]

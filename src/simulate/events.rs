@@ -26,9 +26,7 @@ pub fn iso_seconds(ms: i64) -> String {
 
 /// `2026-11-01T10:00:00.123Z`.
 pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+    pipeline::time::rfc3339_millis(ms).unwrap_or_default()
 }
 
 /// An assumed-role session's identity (a Lambda execution role, an SSO or CI role).

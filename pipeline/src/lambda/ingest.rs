@@ -614,10 +614,7 @@ pub async fn ingest_lambda_logs(
 }
 
 fn ms_rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    )
+    crate::time::rfc3339_millis(ms).unwrap_or_else(|| ms.to_string())
 }
 
 /// `orders` of `…/orders.log.gz`.
