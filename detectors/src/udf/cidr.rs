@@ -3,11 +3,10 @@
 //! not IPs (`lambda.amazonaws.com`, `AWS Internal`) are in no block.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::ScalarUDF;
 
 /// Whether `address` is in `cidr`; `None` when the block is not a CIDR.
 pub fn cidr_contains(cidr: &str, address: &str) -> Option<bool> {
@@ -49,21 +48,7 @@ pub fn cidr_contains(cidr: &str, address: &str) -> Option<bool> {
 
 /// The SQL function `cidr_contains(cidr, address)`; NULL for a block that is not a CIDR.
 pub fn udf() -> ScalarUDF {
-    create_udf(
-        "cidr_contains",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let (blocks, addresses) = super::two_strings("cidr_contains", args)?;
-            let out: BooleanArray = blocks
-                .iter()
-                .zip(addresses.iter())
-                .map(|(c, a)| cidr_contains(c?, a?))
-                .collect();
-            super::scalar_or_array(args, Arc::new(out))
-        }),
-    )
+    super::two_string_udf::<BooleanArray, _>("cidr_contains", DataType::Boolean, cidr_contains)
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@
 //! `detectors/data/iam-action-exceptions.tsv` (derived from iamlive's map; see NOTICE).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use arrow::array::StringArray;
 use arrow::datatypes::DataType;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::ScalarUDF;
 
 const EXCEPTIONS: &str = include_str!("../../data/iam-action-exceptions.tsv");
 
@@ -116,21 +116,7 @@ pub fn iam_actions(event_source: &str, event_name: &str) -> Vec<String> {
 
 /// The SQL function `iam_action(event_source, event_name)`.
 pub fn udf() -> ScalarUDF {
-    create_udf(
-        "iam_action",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let (sources, names) = super::two_strings("iam_action", args)?;
-            let out: StringArray = sources
-                .iter()
-                .zip(names.iter())
-                .map(|(s, n)| iam_action(s?, n?))
-                .collect();
-            super::scalar_or_array(args, Arc::new(out))
-        }),
-    )
+    super::two_string_udf::<StringArray, _>("iam_action", DataType::Utf8, iam_action)
 }
 
 #[cfg(test)]

@@ -2,11 +2,9 @@
 //! `lambda:*`, `*`, `iam:?etRole`) grants an action. As IAM does: case-insensitive, `*` any
 //! run of characters, `?` one character.
 
-use std::sync::Arc;
-
 use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::ScalarUDF;
 
 /// Whether `pattern` matches `action`, ignoring ASCII case.
 pub fn iam_match(pattern: &str, action: &str) -> bool {
@@ -37,21 +35,9 @@ pub fn iam_match(pattern: &str, action: &str) -> bool {
 
 /// The SQL function `iam_match(pattern, action)`.
 pub fn udf() -> ScalarUDF {
-    create_udf(
-        "iam_match",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let (patterns, actions) = super::two_strings("iam_match", args)?;
-            let out: BooleanArray = patterns
-                .iter()
-                .zip(actions.iter())
-                .map(|(p, a)| Some(iam_match(p?, a?)))
-                .collect();
-            super::scalar_or_array(args, Arc::new(out))
-        }),
-    )
+    super::two_string_udf::<BooleanArray, _>("iam_match", DataType::Boolean, |p, a| {
+        Some(iam_match(p, a))
+    })
 }
 
 #[cfg(test)]

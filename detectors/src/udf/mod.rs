@@ -1,8 +1,11 @@
 //! SQL functions registered in every session, one file each.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::scalar::ScalarValue;
 
 pub mod cidr;
@@ -16,33 +19,53 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(cidr::udf());
 }
 
-/// The two string arguments of a function, as arrays.
-fn two_strings(name: &str, args: &[ColumnarValue]) -> Result<(StringArray, StringArray)> {
-    let arrays = ColumnarValue::values_to_arrays(args)?;
-    let strings = |a: &ArrayRef| {
-        a.as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-            .ok_or_else(|| {
-                DataFusionError::Execution(format!("{name} takes strings, not {}", a.data_type()))
-            })
+/// A SQL function of two strings, `f` applied row by row (NULL in, NULL out); `A` is the
+/// result's array type, `ret` its data type.
+fn two_string_udf<A, T>(
+    name: &'static str,
+    ret: DataType,
+    f: fn(&str, &str) -> Option<T>,
+) -> ScalarUDF
+where
+    A: Array + FromIterator<Option<T>> + 'static,
+    T: 'static,
+{
+    let body = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let strings = |a: &ArrayRef| {
+            a.as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "{name} takes strings, not {}",
+                        a.data_type()
+                    ))
+                })
+        };
+        let [a, b] = arrays.as_slice() else {
+            return Err(DataFusionError::Execution(format!(
+                "{name} takes two arguments, not {}",
+                arrays.len()
+            )));
+        };
+        let (a, b) = (strings(a)?, strings(b)?);
+        let out: A = a.iter().zip(b.iter()).map(|(x, y)| f(x?, y?)).collect();
+        let out: ArrayRef = Arc::new(out);
+        // A scalar when every argument was one.
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && out.len() == 1 {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
     };
-    match arrays.as_slice() {
-        [a, b] => Ok((strings(a)?, strings(b)?)),
-        _ => Err(DataFusionError::Execution(format!(
-            "{name} takes two arguments, not {}",
-            arrays.len()
-        ))),
-    }
-}
-
-/// A function's result: a scalar when every argument was one, else the array.
-fn scalar_or_array(args: &[ColumnarValue], out: ArrayRef) -> Result<ColumnarValue> {
-    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && out.len() == 1 {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-    } else {
-        Ok(ColumnarValue::Array(out))
-    }
+    create_udf(
+        name,
+        vec![DataType::Utf8, DataType::Utf8],
+        ret,
+        Volatility::Immutable,
+        Arc::new(body),
+    )
 }
 
 #[cfg(test)]
