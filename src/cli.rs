@@ -26,6 +26,113 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Simulate a small account with every attack, ingest it, and show what trailhound finds.
     Demo(DemoArgs),
+    /// Run the detectors over the lake: findings (OCSF Detection Findings) are printed and
+    /// written to LAKE/findings/.
+    Detect(DetectArgs),
+    /// The detectors: list them, check their files and SQL, run their golden tests.
+    #[command(subcommand)]
+    Detectors(DetectorsCommand),
+    /// Score the detectors against labelled attacks (the simulator's labels.json).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// Run only this detector (repeatable; default: all).
+    #[arg(long, value_name = "ID")]
+    pub detector: Vec<String>,
+
+    /// Report findings from this time (RFC 3339, date, or age such as 7d). Detectors still
+    /// compare with the history before it. Default: the whole lake.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Report findings before this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+
+    /// Output format (default: table on a terminal, ndjson otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the findings to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// More detectors, or replacements of built-in ones (same id): a directory of <id>.sql and
+    /// <id>.toml files, or one laid out like sql/ (with a detectors/ folder).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+
+    /// Do not write the findings to LAKE/findings/.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DetectorsCommand {
+    /// The detectors: id, severity, tables, history window, title.
+    List(DetectorsListArgs),
+    /// Parse every TOML and plan every SQL against the lake's schema, views and functions.
+    Validate(DetectorsValidateArgs),
+    /// Run the golden tests: fixtures that must fire and look-alikes that must not.
+    Test(DetectorsTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectorsListArgs {
+    /// Extra or replacement detectors (see `detect --sql-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+
+    /// Print the detectors' metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectorsValidateArgs {
+    /// Extra or replacement detectors (see `detect --sql-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+
+    /// Plan against this lake (default: an empty lake, which has the same schema).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectorsTestArgs {
+    /// Extra or replacement detectors (see `detect --sql-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+
+    /// Test only this detector (repeatable; default: all).
+    #[arg(long, value_name = "ID")]
+    pub detector: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The lake holding the simulated account.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// The simulator's labels.json.
+    #[arg(long, value_name = "FILE")]
+    pub labels: std::path::PathBuf,
+
+    /// Print one JSON object: precision, recall, false_findings_per_function_week, scenarios.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Extra or replacement detectors (see `detect --sql-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +279,8 @@ pub enum Format {
     Json,
     Ndjson,
     Csv,
+    /// Parquet (needs a file: `--out`).
+    Parquet,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,10 @@ use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
 use pipeline::time::parse_time_spec;
 use serde_json::{Value, json};
 
+use detectors::finding::Finding;
+use detectors::registry::Registry;
+use detectors::runner::Scope;
+
 use crate::UsageError;
 use crate::cli::{DemoArgs, SimulateArgs};
 use crate::simulate::{self, attacks};
@@ -199,6 +203,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         lambda.invocations_written
     );
 
+    let registry = Registry::load(None)?;
+    println!("4. running {} detectors over it", registry.detectors.len());
+    let selected: Vec<_> = registry.detectors.iter().collect();
+    let (outcomes, failures) =
+        crate::detect::run_detectors(&ctx, &selected, Scope::default()).await;
+    if let Some(f) = failures.first() {
+        anyhow::bail!("a detector failed: {f}");
+    }
+    let findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let refs: Vec<&Finding> = findings.iter().collect();
+    detectors::store::write(&lake, &refs, &uuid::Uuid::now_v7().to_string()).await?;
+    let score = detectors::eval::score(
+        &detectors::eval::Labels::read(&data.join("labels.json"))?,
+        &findings,
+    );
+    println!(
+        "   {} findings ({} of them about the attacks below), written to {}",
+        findings.len(),
+        score.true_findings,
+        lake_dir.join("findings").display()
+    );
+
     let labels: Value = serde_json::from_slice(&std::fs::read(data.join("labels.json"))?)?;
     let mut rows = Vec::new();
     let mut report = Vec::new();
@@ -236,35 +262,60 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let kind = a["kind"].as_str().unwrap_or("");
         let function = a["function"].as_str().unwrap_or("");
         let when = a["start"].as_str().unwrap_or("").replace('T', " ");
+        let caught_by: Vec<String> = score
+            .scenarios
+            .iter()
+            .find(|s| a["id"].as_str() == Some(s.id.as_str()))
+            .map(|s| s.detectors.clone())
+            .unwrap_or_default();
         println!(
-            "   {kind:<24} {function:<20} {:<22} {:>10}  -",
+            "   {kind:<24} {function:<20} {:<22} {:>10}  {}",
             &when[..when.len().min(16)],
-            format!("{found}/{total}")
+            format!("{found}/{total}"),
+            if caught_by.is_empty() { "MISSED".to_string() } else { caught_by.join(", ") }
         );
-        rows.push((kind.to_string(), found as usize == total));
+        rows.push((kind.to_string(), found as usize == total, !caught_by.is_empty()));
         report.push(json!({"attack": a["id"], "kind": kind, "function": function,
             "start": a["start"], "end": a["end"], "evidence_in_lake": found, "evidence_labelled": total,
-            "caught_by": []}));
+            "caught_by": caught_by}));
     }
     std::fs::write(
         out.join("demo-summary.json"),
-        serde_json::to_vec_pretty(&json!({"attacks": report}))?,
+        serde_json::to_vec_pretty(&json!({
+            "attacks": report,
+            "findings": findings.len(),
+            "precision": score.precision,
+            "recall": score.recall,
+            "false_findings": score.false_finding_list,
+        }))?,
     )?;
-    let complete = rows.iter().filter(|(_, ok)| *ok).count();
+    let complete = rows.iter().filter(|(_, ok, _)| *ok).count();
+    let caught = rows.iter().filter(|(_, _, c)| *c).count();
     println!();
     println!(
-        "   every labelled record of {complete} of {} attacks is in the lake, with its source file and index.",
+        "   every labelled record of {complete} of {} attacks is in the lake, with its source file and index;",
         rows.len()
     );
     println!(
-        "   No detectors are built yet: the 'caught by' column fills in as `trailhound detect` lands."
+        "   {caught} of {} attacks caught; precision {:.2}, recall {:.2}, {} findings about nothing labelled.",
+        rows.len(),
+        score.precision,
+        score.recall,
+        score.false_findings
     );
+    for f in &score.false_finding_list {
+        println!("     unlabelled: {} {} {}", f.detector, f.first_seen, f.summary);
+    }
     println!();
     println!(
         "done in {:.1} s. Look further:",
         started.elapsed().as_secs_f64()
     );
     println!("   ground truth:  {}", data.join("labels.json").display());
+    println!(
+        "   findings:      trailhound detect --lake {} --no-write   (OCSF JSON: --format json)",
+        lake_dir.display()
+    );
     println!(
         "   summary:       {}",
         out.join("demo-summary.json").display()

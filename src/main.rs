@@ -4,6 +4,7 @@
 
 mod cli;
 mod demo;
+mod detect;
 mod ingest;
 mod output;
 mod progress;
@@ -63,6 +64,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Query(args) => query::run(args).await,
         cli::Command::Simulate(args) => demo::simulate(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Detect(args) => detect::detect(args).await,
+        cli::Command::Detectors(cmd) => detect::detectors_command(cmd).await,
+        cli::Command::Eval(args) => detect::eval(args).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Writing query results as a table, JSON, NDJSON or CSV.
+//! Writing query results as a table, JSON, NDJSON, CSV or Parquet.
 
 use std::io::Write;
 
@@ -39,6 +39,19 @@ pub fn write_batches(
             for b in batches {
                 w.write(b)?;
             }
+        }
+        Format::Parquet => {
+            let Some(first) = batches.first() else {
+                return Ok(());
+            };
+            // The writer needs a Send sink: encode into memory, then write.
+            let mut bytes = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut bytes, first.schema(), None)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.close()?;
+            out.write_all(&bytes)?;
         }
     }
     out.flush()?;

@@ -24,6 +24,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     } else {
         Format::Ndjson
     });
+    if format == Format::Parquet {
+        return Err(crate::UsageError(
+            "--format parquet writes a file: use `trailhound detect --out`, or CSV/NDJSON here".into(),
+        )
+        .into());
+    }
     let stdout = std::io::stdout();
     write_batches(&mut stdout.lock(), &batches, format)?;
     Ok(ExitCode::SUCCESS)

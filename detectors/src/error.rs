@@ -20,4 +20,16 @@ pub enum Error {
     /// S3 access for the query engine could not be set up.
     #[error("s3 lake {bucket}: {message}")]
     ObjectStore { bucket: String, message: String },
+
+    /// A detector's files are invalid or its SQL failed; `path` names the file.
+    #[error("{path}: {message}")]
+    Detector { path: String, message: String },
+
+    /// `--detector` named no detector.
+    #[error("no detector {id:?}; known: {known}")]
+    UnknownDetector { id: String, known: String },
+
+    /// Labels for `eval` could not be read.
+    #[error("labels {path}: {message}")]
+    Labels { path: String, message: String },
 }

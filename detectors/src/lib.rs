@@ -1,9 +1,16 @@
 //! trailhound's analysis side: a DataFusion session over the lake ([`session`]) with
-//! trailhound's SQL functions ([`udf`]) and views ([`views`]); later the detector registry and runner, findings, the
-//! baseline model and the IAM model.
+//! trailhound's SQL functions ([`udf`]) and views ([`views`]), the detector registry
+//! ([`registry`]), its runner ([`runner`]) and golden tests ([`golden`]), findings
+//! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]).
 
 pub mod error;
+pub mod eval;
+pub mod finding;
+pub mod golden;
+pub mod registry;
+pub mod runner;
 pub mod session;
+pub mod store;
 pub mod udf;
 pub mod views;
 

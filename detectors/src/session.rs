@@ -1,5 +1,6 @@
 //! A DataFusion session over a lake: each lake table registered as a listing table over its
 //! Hive-partitioned Parquet files (so `account_id`, `region` and `dt` filters prune files),
+//! the findings detectors wrote (`findings`),
 //! plus JSON functions for the JSON text columns.
 
 use std::sync::Arc;
@@ -46,7 +47,16 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
     if let LakeLocation::S3 { bucket, .. } = lake.location() {
         register_s3(&ctx, bucket, sdk).await?;
     }
-    for (name, schema) in lake_tables() {
+    let partitioned: Vec<(&str, SchemaRef, &[&str])> = lake_tables()
+        .into_iter()
+        .map(|(n, s)| (n, s, &pipeline::cloudtrail::table::PARTITION_COLUMNS[..]))
+        .chain(std::iter::once((
+            crate::store::TABLE,
+            crate::finding::schema(),
+            &["dt"][..],
+        )))
+        .collect();
+    for (name, schema, partitions) in partitioned {
         if let LakeLocation::Local(root) = lake.location() {
             // An empty table is a table with no files, not an error.
             let dir = root.join(name);
@@ -61,7 +71,7 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
         let url = lake.table_url(name);
         let table_url =
             ListingTableUrl::parse(&url).map_err(query_err(format!("table {name} at {url}")))?;
-        let partitions = pipeline::cloudtrail::table::PARTITION_COLUMNS
+        let partitions = partitions
             .iter()
             .map(|c| (c.to_string(), DataType::Utf8))
             .collect();

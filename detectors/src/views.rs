@@ -19,14 +19,29 @@ pub fn embedded() -> Vec<(&'static str, &'static str)> {
     out
 }
 
-/// Create every view in `ctx` (after the lake tables and UDFs).
+/// Create every view in `ctx` (after the lake tables and UDFs). A view may read another:
+/// views are created in rounds until all exist, and a view that never can is an error.
 pub async fn register(ctx: &SessionContext) -> Result<()> {
-    for (name, select) in embedded() {
-        let sql = format!("CREATE OR REPLACE VIEW {name} AS {select}");
-        ctx.sql(&sql).await.map_err(|source| Error::Query {
-            context: format!("creating view {name} (sql/views/{name}.sql)"),
-            source,
-        })?;
+    let mut pending = embedded();
+    while !pending.is_empty() {
+        let mut failed = Vec::new();
+        let mut last_error = None;
+        for (name, select) in pending.iter().copied() {
+            let sql = format!("CREATE OR REPLACE VIEW {name} AS {select}");
+            if let Err(source) = ctx.sql(&sql).await {
+                failed.push((name, select));
+                last_error = Some((name, source));
+            }
+        }
+        if failed.len() == pending.len() {
+            if let Some((name, source)) = last_error {
+                return Err(Error::Query {
+                    context: format!("creating view {name} (sql/views/{name}.sql)"),
+                    source,
+                });
+            }
+        }
+        pending = failed;
     }
     Ok(())
 }

@@ -99,6 +99,21 @@ pub fn rfc3339_millis(ms: i64) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// A duration such as `90d`, `12h`, `30m` or `45s`, in microseconds.
+pub fn parse_duration(spec: &str) -> Option<i64> {
+    let s = spec.trim();
+    let unit = s.chars().last().filter(|c| "dhms".contains(*c))?;
+    let n = s[..s.len() - 1].parse::<u32>().ok()?;
+    let secs = i64::from(n)
+        * match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            _ => 1,
+        };
+    Some(secs * 1_000_000)
+}
+
 /// A time as the CLI takes it (`--since`, `--until`): RFC 3339 (`2026-11-20T10:00:00Z`), a date
 /// (`2026-11-20`, its midnight UTC), or an age before `now_micros` (`90d`, `12h`, `30m`, `45s`).
 /// Returns microseconds since the Unix epoch, or a message that says what is accepted.
@@ -110,17 +125,8 @@ pub fn parse_time_spec(spec: &str, now_micros: i64) -> Result<i64, String> {
              or an age (90d, 12h, 30m, 45s)"
         )
     };
-    if let Some(unit) = s.chars().last().filter(|c| "dhms".contains(*c))
-        && let Ok(n) = s[..s.len() - 1].parse::<u32>()
-    {
-        let secs = i64::from(n)
-            * match unit {
-                'd' => 86_400,
-                'h' => 3_600,
-                'm' => 60,
-                _ => 1,
-            };
-        return Ok(now_micros - secs * 1_000_000);
+    if let Some(age) = parse_duration(s) {
+        return Ok(now_micros - age);
     }
     let b = s.as_bytes();
     if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {

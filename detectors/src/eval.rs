@@ -1,0 +1,253 @@
+//! Scoring findings against labelled attacks (the simulator's `labels.json`): which attacks
+//! were caught and by what, precision, recall, and false findings per function-week.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Finding;
+use crate::{Error, Result};
+
+/// Findings whose principal or function matches an attack count as catching it when their time
+/// window is this close to the attack's (µs).
+pub const SLACK_MICROS: i64 = 3_600_000_000;
+
+/// `labels.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Labels {
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub functions: Vec<LabelledFunction>,
+    pub attacks: Vec<Attack>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelledFunction {
+    pub name: String,
+}
+
+/// One labelled attack.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Attack {
+    pub id: String,
+    pub kind: String,
+    pub principal: String,
+    pub function: String,
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub event_ids: Vec<String>,
+    #[serde(default)]
+    pub request_ids: Vec<String>,
+}
+
+impl Labels {
+    pub fn read(path: &Path) -> Result<Labels> {
+        let err = |m: String| Error::Labels {
+            path: path.display().to_string(),
+            message: m,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let labels: Labels = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        for t in [&labels.start, &labels.end] {
+            if pipeline::time::parse_timestamp_micros(t).is_none() {
+                return Err(err(format!("{t:?} is not an RFC 3339 time")));
+            }
+        }
+        Ok(labels)
+    }
+}
+
+/// One attack's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub id: String,
+    pub kind: String,
+    pub function: String,
+    pub caught: bool,
+    /// The detectors whose findings caught it.
+    pub detectors: Vec<String>,
+}
+
+/// A finding that matches no attack.
+#[derive(Debug, Clone, Serialize)]
+pub struct FalseFinding {
+    pub detector: String,
+    pub subject: String,
+    pub first_seen: String,
+    pub summary: String,
+}
+
+/// The scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub precision: f64,
+    pub recall: f64,
+    pub false_findings_per_function_week: f64,
+    pub findings: usize,
+    pub true_findings: usize,
+    pub false_findings: usize,
+    pub function_weeks: f64,
+    pub scenarios: Vec<Scenario>,
+    pub false_finding_list: Vec<FalseFinding>,
+}
+
+fn matches(f: &Finding, a: &Attack) -> bool {
+    let ids: HashSet<&str> = a.event_ids.iter().map(String::as_str).collect();
+    let requests: HashSet<&str> = a.request_ids.iter().map(String::as_str).collect();
+    if f.evidence.iter().any(|e| {
+        e.event_id.as_deref().is_some_and(|i| ids.contains(i))
+            || e.request_id.as_deref().is_some_and(|r| requests.contains(r))
+    }) {
+        return true;
+    }
+    let who = f.actor_arn.as_deref() == Some(a.principal.as_str())
+        || f.function_names.iter().any(|n| n == &a.function)
+        || f.subject == a.principal
+        || f.subject == a.function;
+    let (Some(s), Some(e)) = (
+        pipeline::time::parse_timestamp_micros(&a.start),
+        pipeline::time::parse_timestamp_micros(&a.end),
+    ) else {
+        return false;
+    };
+    who && f.first_seen <= e + SLACK_MICROS && f.last_seen >= s - SLACK_MICROS
+}
+
+/// Score `findings` against `labels`.
+pub fn score(labels: &Labels, findings: &[Finding]) -> Report {
+    let mut scenarios: Vec<Scenario> = labels
+        .attacks
+        .iter()
+        .map(|a| Scenario {
+            id: a.id.clone(),
+            kind: a.kind.clone(),
+            function: a.function.clone(),
+            caught: false,
+            detectors: Vec::new(),
+        })
+        .collect();
+    let mut detectors: Vec<BTreeSet<String>> = vec![BTreeSet::new(); scenarios.len()];
+    let mut true_findings = 0;
+    let mut false_list = Vec::new();
+    for f in findings {
+        let mut hit = false;
+        for (i, a) in labels.attacks.iter().enumerate() {
+            if matches(f, a) {
+                hit = true;
+                detectors[i].insert(f.detector_id.clone());
+            }
+        }
+        if hit {
+            true_findings += 1;
+        } else {
+            false_list.push(FalseFinding {
+                detector: f.detector_id.clone(),
+                subject: f.subject.clone(),
+                first_seen: pipeline::time::rfc3339_millis(f.first_seen.div_euclid(1000))
+                    .unwrap_or_default(),
+                summary: f.summary(),
+            });
+        }
+    }
+    for (s, d) in scenarios.iter_mut().zip(detectors) {
+        s.caught = !d.is_empty();
+        s.detectors = d.into_iter().collect();
+    }
+    let caught = scenarios.iter().filter(|s| s.caught).count();
+    let start = pipeline::time::parse_timestamp_micros(&labels.start).unwrap_or(0);
+    let end = pipeline::time::parse_timestamp_micros(&labels.end).unwrap_or(start);
+    let days = (end - start) as f64 / 86_400_000_000.0;
+    let function_weeks = labels.functions.len() as f64 * days / 7.0;
+    let false_findings = false_list.len();
+    Report {
+        precision: if findings.is_empty() {
+            if labels.attacks.is_empty() { 1.0 } else { 0.0 }
+        } else {
+            true_findings as f64 / findings.len() as f64
+        },
+        recall: if scenarios.is_empty() {
+            1.0
+        } else {
+            caught as f64 / scenarios.len() as f64
+        },
+        false_findings_per_function_week: if function_weeks > 0.0 {
+            false_findings as f64 / function_weeks
+        } else {
+            0.0
+        },
+        findings: findings.len(),
+        true_findings,
+        false_findings,
+        function_weeks,
+        scenarios,
+        false_finding_list: false_list,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Evidence;
+    use crate::registry::Severity;
+
+    fn finding(subject: &str, event: &str, at: i64) -> Finding {
+        Finding {
+            uid: "u".into(),
+            detector_id: "d".into(),
+            title: "t".into(),
+            description: String::new(),
+            severity: Severity::High,
+            mitre: vec![],
+            subject: subject.into(),
+            first_seen: at,
+            last_seen: at,
+            actor_arn: None,
+            function_names: vec![],
+            account_id: None,
+            region: None,
+            source_ips: vec![],
+            access_key_ids: vec![],
+            user_agents: vec![],
+            api_calls: vec![],
+            reasons: vec![],
+            evidence_count: 1,
+            evidence: vec![Evidence {
+                event_id: Some(event.into()),
+                ..Evidence::default()
+            }],
+            detected_at: 0,
+        }
+    }
+
+    #[test]
+    fn scores() {
+        let labels: Labels = serde_json::from_value(serde_json::json!({
+            "start": "2026-11-01T00:00:00Z", "end": "2026-11-15T00:00:00Z",
+            "functions": [{"name": "a"}, {"name": "b"}],
+            "attacks": [
+                {"id": "1", "kind": "k1", "principal": "role/a", "function": "a",
+                 "start": "2026-11-05T10:00:00Z", "end": "2026-11-05T10:05:00Z", "event_ids": ["e1"]},
+                {"id": "2", "kind": "k2", "principal": "role/b", "function": "b",
+                 "start": "2026-11-06T10:00:00Z", "end": "2026-11-06T10:05:00Z"}
+            ]
+        }))
+        .unwrap();
+        let t = pipeline::time::parse_timestamp_micros("2026-11-06T10:30:00Z").unwrap();
+        let findings = vec![
+            finding("x", "e1", 0),           // by evidence
+            finding("b", "zz", t),           // by function and time
+            finding("b", "zz", t + 3 * SLACK_MICROS), // too late: false
+        ];
+        let r = score(&labels, &findings);
+        assert_eq!(r.true_findings, 2);
+        assert_eq!(r.false_findings, 1);
+        assert!((r.recall - 1.0).abs() < 1e-9);
+        assert!((r.precision - 2.0 / 3.0).abs() < 1e-9);
+        assert!((r.function_weeks - 4.0).abs() < 1e-9);
+        assert!((r.false_findings_per_function_week - 0.25).abs() < 1e-9);
+        assert!(r.scenarios.iter().all(|s| s.caught && s.detectors == vec!["d"]));
+    }
+}

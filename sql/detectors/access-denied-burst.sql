@@ -1,0 +1,37 @@
+-- A Lambda function role refused again and again: five or more denied calls within ten
+-- minutes. Working code is granted what it calls; stolen credentials probe for what they
+-- can do.
+WITH denied AS (
+    SELECT *
+    FROM lambda_sessions
+    WHERE error_code IN (
+        'AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation',
+        'Client.UnauthorizedOperation', 'UnauthorizedAccess', 'AuthorizationError',
+        'AuthorizationErrorException', 'Forbidden', 'UnauthorizedException')
+),
+counted AS (
+    SELECT
+        *,
+        count(*) OVER (PARTITION BY actor_arn ORDER BY event_time
+            RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING) AS nearby
+    FROM denied
+)
+SELECT
+    actor_arn AS subject,
+    event_time,
+    actor_arn,
+    function_name,
+    event_id,
+    source_uri,
+    source_record_index,
+    source_ip_address,
+    user_agent,
+    user_identity_access_key_id AS access_key_id,
+    event_source,
+    event_name,
+    error_code,
+    account_id,
+    region,
+    CAST(nearby AS VARCHAR) || ' denied calls within 10 minutes' AS reason
+FROM counted
+WHERE nearby >= 5

@@ -1,0 +1,44 @@
+-- An hour in which most invocations of a function failed (errors, timeouts, crashes): at
+-- least 20 invocations, half or more failed, for a function that fails less than one time in
+-- ten over its history.
+WITH hourly AS (
+    SELECT
+        function_name,
+        date_trunc('hour', start_time) AS hour,
+        count(*) AS invocations,
+        sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS failures
+    FROM lambda_invocations
+    WHERE start_time IS NOT NULL
+    GROUP BY function_name, date_trunc('hour', start_time)
+),
+usual AS (
+    SELECT function_name, sum(failures) AS failures, sum(invocations) AS invocations
+    FROM hourly
+    GROUP BY function_name
+),
+storms AS (
+    SELECT h.function_name, h.hour, h.invocations, h.failures
+    FROM hourly h
+    JOIN usual u ON u.function_name = h.function_name
+    WHERE h.invocations >= 20
+      AND h.failures * 2 >= h.invocations
+      AND (u.failures - h.failures) * 10 < (u.invocations - h.invocations)
+),
+roles AS (
+    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
+)
+SELECT
+    i.function_name AS subject,
+    i.start_time AS event_time,
+    r.actor_arn,
+    i.function_name,
+    i.request_id,
+    i.source_uri,
+    i.account_id,
+    i.region,
+    CAST(s.failures AS VARCHAR) || ' of ' || CAST(s.invocations AS VARCHAR)
+        || ' invocations failed in the hour (' || i.status || coalesce(': ' || i.error_type, '') || ')' AS reason
+FROM lambda_invocations i
+JOIN storms s ON s.function_name = i.function_name AND date_trunc('hour', i.start_time) = s.hour
+LEFT JOIN roles r ON r.function_name = i.function_name
+WHERE i.status <> 'success'

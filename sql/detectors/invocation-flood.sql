@@ -1,0 +1,39 @@
+-- An hour with far more invocations of a function than it usually has: at least 100, and ten
+-- times its median hour, for a function with at least three days of invocations.
+WITH hourly AS (
+    SELECT function_name, date_trunc('hour', start_time) AS hour, count(*) AS invocations
+    FROM lambda_invocations
+    WHERE start_time IS NOT NULL
+    GROUP BY function_name, date_trunc('hour', start_time)
+),
+usual AS (
+    SELECT function_name, median(invocations) AS median_hour,
+           min(hour) AS first_hour, max(hour) AS last_hour
+    FROM hourly
+    GROUP BY function_name
+),
+floods AS (
+    SELECT h.function_name, h.hour, h.invocations, u.median_hour
+    FROM hourly h
+    JOIN usual u ON u.function_name = h.function_name
+    WHERE u.last_hour >= u.first_hour + INTERVAL '3 days'
+      AND h.invocations >= 100
+      AND h.invocations >= 10 * u.median_hour
+),
+roles AS (
+    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
+)
+SELECT
+    i.function_name AS subject,
+    i.start_time AS event_time,
+    r.actor_arn,
+    i.function_name,
+    i.request_id,
+    i.source_uri,
+    i.account_id,
+    i.region,
+    CAST(f.invocations AS VARCHAR) || ' invocations in the hour, ' || CAST(f.median_hour AS VARCHAR)
+        || ' in its median hour' AS reason
+FROM lambda_invocations i
+JOIN floods f ON f.function_name = i.function_name AND date_trunc('hour', i.start_time) = f.hour
+LEFT JOIN roles r ON r.function_name = i.function_name

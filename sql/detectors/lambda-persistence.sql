@@ -1,0 +1,67 @@
+-- Ways to keep a foothold through Lambda: a resource policy that lets anyone (or another
+-- account) invoke a function, a function URL without authentication, a layer from another
+-- account, and new code deployed by a Lambda function role.
+WITH lambda_calls AS (
+    SELECT
+        c.*,
+        json_get_str(request_parameters, 'principal') AS grantee,
+        json_get_str(request_parameters, 'authType') AS auth_type,
+        json_get_json(request_parameters, 'layers') AS layers
+    FROM cloudtrail c
+    WHERE event_source = 'lambda.amazonaws.com'
+      AND (event_name LIKE 'AddPermission%'
+           OR event_name LIKE 'CreateFunctionUrlConfig%'
+           OR event_name LIKE 'UpdateFunctionUrlConfig%'
+           OR event_name LIKE 'UpdateFunctionConfiguration%'
+           OR event_name LIKE 'CreateFunction20%'
+           OR event_name = 'CreateFunction'
+           OR event_name LIKE 'UpdateFunctionCode%')
+),
+function_roles AS (
+    SELECT DISTINCT actor_arn AS function_role FROM lambda_functions
+),
+flagged AS (
+    SELECT
+        l.*,
+        CASE
+            WHEN event_name LIKE 'AddPermission%' AND grantee = '*'
+                THEN 'invoke permission granted to everyone (*)'
+            WHEN event_name LIKE 'AddPermission%' AND regexp_like(grantee, '^[0-9]{12}$')
+                 AND grantee <> recipient_account_id
+                THEN 'invoke permission granted to account ' || grantee
+            WHEN event_name LIKE 'AddPermission%' AND grantee LIKE 'arn:aws:iam::%'
+                 AND grantee NOT LIKE 'arn:aws:iam::' || recipient_account_id || ':%'
+                THEN 'invoke permission granted to ' || grantee
+            WHEN (event_name LIKE 'CreateFunctionUrlConfig%' OR event_name LIKE 'UpdateFunctionUrlConfig%')
+                 AND auth_type = 'NONE'
+                THEN 'function URL without authentication'
+            WHEN layers LIKE '%:layer:%'
+                 AND regexp_replace(layers,
+                        'arn:aws:lambda:[a-z0-9-]+:' || recipient_account_id || ':layer:[^"]*', '', 'g')
+                     LIKE '%:layer:%'
+                THEN 'layer from another account: ' || layers
+            WHEN event_name LIKE 'UpdateFunctionCode%' AND r.function_role IS NOT NULL
+                THEN 'function code changed by a Lambda function role'
+        END AS why
+    FROM lambda_calls l
+    LEFT JOIN function_roles r ON r.function_role = l.actor_arn
+)
+SELECT
+    coalesce(actor_arn, user_identity_arn, 'unknown principal') AS subject,
+    event_time,
+    actor_arn,
+    coalesce(json_get_str(request_parameters, 'functionName'), session_name) AS function_name,
+    event_id,
+    source_uri,
+    source_record_index,
+    source_ip_address,
+    user_agent,
+    user_identity_access_key_id AS access_key_id,
+    event_source,
+    event_name,
+    error_code,
+    account_id,
+    region,
+    why AS reason
+FROM flagged
+WHERE why IS NOT NULL

@@ -1,0 +1,30 @@
+-- Invocations that run near the memory limit for four times the function's median duration:
+-- the shape of cryptomining or other code that was not the function's. Needs 50 invocations
+-- of history.
+WITH usual AS (
+    SELECT function_name, median(duration_ms) AS median_ms, count(*) AS invocations
+    FROM lambda_invocations
+    WHERE duration_ms IS NOT NULL
+    GROUP BY function_name
+),
+roles AS (
+    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
+)
+SELECT
+    i.function_name AS subject,
+    i.start_time AS event_time,
+    r.actor_arn,
+    i.function_name,
+    i.request_id,
+    i.source_uri,
+    i.account_id,
+    i.region,
+    'ran ' || CAST(CAST(i.duration_ms AS BIGINT) AS VARCHAR) || ' ms (median '
+        || CAST(CAST(u.median_ms AS BIGINT) AS VARCHAR) || ' ms) using '
+        || CAST(i.max_memory_used_mb AS VARCHAR) || ' of ' || CAST(i.memory_size_mb AS VARCHAR) || ' MB' AS reason
+FROM lambda_invocations i
+JOIN usual u ON u.function_name = i.function_name
+LEFT JOIN roles r ON r.function_name = i.function_name
+WHERE u.invocations >= 50
+  AND i.max_memory_used_mb >= 0.9 * i.memory_size_mb
+  AND i.duration_ms >= 4 * u.median_ms

@@ -1,0 +1,350 @@
+//! `trailhound detect`, `trailhound detectors list|validate|test` and `trailhound eval`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::prelude::SessionContext;
+use detectors::finding::Finding;
+use detectors::registry::{Detector, Registry};
+use detectors::runner::{Outcome, Scope};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pipeline::lake::Lake;
+
+use crate::UsageError;
+use crate::cli::{DetectArgs, DetectorsCommand, EvalArgs, Format};
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Open a lake (local or S3) and a session over it.
+pub async fn open_lake(uri: &str) -> anyhow::Result<(Lake, SessionContext)> {
+    let (s3, sdk) = if uri.starts_with("s3://") {
+        let sdk = pipeline::aws::sdk_config().await;
+        (Some(pipeline::aws::s3_client(&sdk)), Some(sdk))
+    } else {
+        if !Path::new(uri).is_dir() {
+            return Err(UsageError(format!("lake {uri} is not a directory (ingest into it first)")).into());
+        }
+        (None, None)
+    };
+    let lake = Lake::open(uri, s3).with_context(|| format!("opening lake {uri}"))?;
+    let ctx = detectors::session::open(&lake, sdk.as_ref()).await?;
+    Ok((lake, ctx))
+}
+
+fn parse_scope(since: Option<&str>, until: Option<&str>) -> anyhow::Result<Scope> {
+    let now = now_micros();
+    let t = |s: Option<&str>| -> anyhow::Result<Option<i64>> {
+        s.map(|s| pipeline::time::parse_time_spec(s, now).map_err(|e| UsageError(e).into()))
+            .transpose()
+    };
+    let scope = Scope {
+        since: t(since)?,
+        until: t(until)?,
+    };
+    if let (Some(s), Some(u)) = (scope.since, scope.until)
+        && s >= u
+    {
+        return Err(UsageError("--since must be before --until".into()).into());
+    }
+    Ok(scope)
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:30.cyan/blue}} {{pos}}/{{len}} {what}  {{msg}}  [{{elapsed_precise}}]"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Run `detectors` over the session; a detector that fails is reported and the others run.
+pub async fn run_detectors(
+    ctx: &SessionContext,
+    detectors: &[&Detector],
+    scope: Scope,
+) -> (Vec<Outcome>, Vec<String>) {
+    let progress = bar(detectors.len(), "detectors");
+    let detected_at = now_micros();
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    for d in detectors {
+        progress.set_message(d.meta.id.clone());
+        match detectors::runner::run(ctx, d, scope, detected_at).await {
+            Ok(o) => {
+                tracing::info!(detector = %o.detector_id, findings = o.findings.len(), rows = o.rows, seconds = o.seconds, "detector ran");
+                outcomes.push(o);
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    (outcomes, failures)
+}
+
+pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let scope = parse_scope(args.since.as_deref(), args.until.as_deref())?;
+    let registry = Registry::load(args.sql_dir.as_deref())?;
+    let selected = registry
+        .select(&args.detector)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let format = args.format.unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Ndjson
+    });
+    if format == Format::Parquet && args.out.is_none() {
+        return Err(UsageError("--format parquet needs --out FILE".into()).into());
+    }
+    let started = std::time::Instant::now();
+    let (lake, ctx) = open_lake(&args.lake).await?;
+    let (outcomes, failures) = run_detectors(&ctx, &selected, scope).await;
+    let mut findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    findings.sort_by(|a, b| {
+        (a.first_seen, &a.detector_id, &a.subject).cmp(&(b.first_seen, &b.detector_id, &b.subject))
+    });
+
+    let mut new = 0;
+    if !args.no_write {
+        let known = detectors::store::existing_uids(&ctx).await?;
+        let fresh: Vec<&Finding> = findings.iter().filter(|f| !known.contains(&f.uid)).collect();
+        new = fresh.len();
+        if !fresh.is_empty() {
+            let run_id = uuid::Uuid::now_v7().to_string();
+            detectors::store::write(&lake, &fresh, &run_id).await?;
+        }
+    }
+
+    match &args.out {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            write_findings(&mut file, &findings, format)?;
+        }
+        None => write_findings(&mut std::io::stdout().lock(), &findings, format)?,
+    }
+    eprintln!(
+        "{} findings ({} new in {}/findings) from {} detectors in {:.1} s{}",
+        findings.len(),
+        if args.no_write { "none written".to_string() } else { new.to_string() },
+        lake.uri(),
+        outcomes.len(),
+        started.elapsed().as_secs_f64(),
+        if failures.is_empty() { String::new() } else { format!("; {} detectors failed", failures.len()) }
+    );
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn table_batch(findings: &[Finding]) -> anyhow::Result<RecordBatch> {
+    let col = |f: &dyn Fn(&Finding) -> String| -> ArrayRef {
+        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<StringArray>())
+    };
+    Ok(RecordBatch::try_from_iter(vec![
+        ("severity", col(&|f| f.severity.caption().to_string())),
+        ("detector", col(&|f| f.detector_id.clone())),
+        (
+            "first seen (UTC)",
+            col(&|f| {
+                pipeline::time::rfc3339_millis(f.first_seen / 1000)
+                    .map(|s| s[..19].replace('T', " "))
+                    .unwrap_or_default()
+            }),
+        ),
+        ("who", col(&|f| f.who())),
+        ("what", col(&|f| truncate(&f.summary(), 110))),
+    ])?)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// Findings in `format`: OCSF objects for json/ndjson, the findings table's columns for csv
+/// and parquet, a short table for people.
+pub fn write_findings(out: &mut dyn Write, findings: &[Finding], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            if findings.is_empty() {
+                writeln!(out, "no findings")?;
+            } else {
+                crate::output::write_batches(out, &[table_batch(findings)?], Format::Table)?;
+            }
+        }
+        Format::Json => {
+            let all: Vec<_> = findings.iter().map(Finding::to_ocsf).collect();
+            serde_json::to_writer_pretty(&mut *out, &all)?;
+            writeln!(out)?;
+        }
+        Format::Ndjson => {
+            for f in findings {
+                serde_json::to_writer(&mut *out, &f.to_ocsf())?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => {
+            let mut batch = detectors::finding::to_batch(findings)?;
+            // The whole OCSF object does not belong in a spreadsheet cell.
+            batch.remove_column(batch.num_columns() - 1);
+            crate::output::write_batches(out, &[batch], Format::Csv)?;
+        }
+        Format::Parquet => {
+            let batch = detectors::finding::to_batch(findings)?;
+            crate::output::write_batches(out, &[batch], Format::Parquet)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DetectorsCommand::List(a) => {
+            let registry = Registry::load(a.sql_dir.as_deref())?;
+            if a.json {
+                let all: Vec<_> = registry.detectors.iter().map(|d| {
+                    let mut v = serde_json::to_value(&d.meta).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("tests");
+                        o.insert("sql_path".into(), d.sql_path.clone().into());
+                        o.insert("tests".into(), d.meta.tests.len().into());
+                    }
+                    v
+                }).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{:<32} {:<9} {:<22} {:<8} title", "id", "severity", "tables", "window");
+                for d in &registry.detectors {
+                    let m = &d.meta;
+                    println!(
+                        "{:<32} {:<9} {:<22} {:<8} {}",
+                        m.id,
+                        format!("{:?}", m.severity).to_lowercase(),
+                        m.tables.join(","),
+                        m.window,
+                        m.title
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DetectorsCommand::Validate(a) => {
+            let registry = Registry::load(a.sql_dir.as_deref())?;
+            // Plan against the lake's schema: the given lake, or an empty one.
+            let tmp = tempfile::tempdir()?;
+            let lake_uri = a.lake.clone().unwrap_or_else(|| tmp.path().display().to_string());
+            let (_, ctx) = open_lake(&lake_uri).await?;
+            let mut bad = 0;
+            for d in &registry.detectors {
+                match detectors::runner::validate(&ctx, d).await {
+                    Ok(()) => println!("ok      {}", d.meta.id),
+                    Err(e) => {
+                        bad += 1;
+                        println!("invalid {}: {e}", d.meta.id);
+                    }
+                }
+            }
+            println!("{} detectors, {} invalid", registry.detectors.len(), bad);
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        DetectorsCommand::Test(a) => {
+            let registry = Registry::load(a.sql_dir.as_deref())?;
+            let selected = registry
+                .select(&a.detector)
+                .map_err(|e| UsageError(e.to_string()))?;
+            let (mut passed, mut failed) = (0, 0);
+            for d in selected {
+                if d.meta.tests.is_empty() {
+                    println!("none  {}: no golden tests", d.meta.id);
+                    failed += 1;
+                    continue;
+                }
+                for r in detectors::golden::run_tests(d).await {
+                    if r.passed() {
+                        passed += 1;
+                        println!("ok    {} / {}", r.detector_id, r.name);
+                    } else {
+                        failed += 1;
+                        println!(
+                            "FAIL  {} / {}: expected {} findings, got {}{}",
+                            r.detector_id,
+                            r.name,
+                            r.expected,
+                            r.findings.len(),
+                            r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                        );
+                        for f in &r.findings {
+                            println!("        {} {}", f.subject, f.summary());
+                        }
+                    }
+                }
+            }
+            println!("golden tests: {passed} passed, {failed} failed");
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let labels = detectors::eval::Labels::read(&args.labels)?;
+    let registry = Registry::load(args.sql_dir.as_deref())?;
+    let selected = registry.select(&[]).map_err(|e| UsageError(e.to_string()))?;
+    let (_, ctx) = open_lake(&args.lake).await?;
+    let (outcomes, failures) = run_detectors(&ctx, &selected, Scope::default()).await;
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("error: {f}");
+        }
+        anyhow::bail!("{} detectors failed", failures.len());
+    }
+    let findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let report = detectors::eval::score(&labels, &findings);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<40} {:<24} {:<7} caught by", "attack", "function", "caught");
+    for s in &report.scenarios {
+        println!(
+            "{:<40} {:<24} {:<7} {}",
+            s.id,
+            s.function,
+            if s.caught { "yes" } else { "MISSED" },
+            s.detectors.join(", ")
+        );
+    }
+    println!(
+        "\nprecision {:.3}  recall {:.3}  findings {} ({} false)  false findings per function-week {:.3} ({:.1} function-weeks)",
+        report.precision,
+        report.recall,
+        report.findings,
+        report.false_findings,
+        report.false_findings_per_function_week,
+        report.function_weeks
+    );
+    for f in &report.false_finding_list {
+        println!("false: {} {} {} {}", f.detector, f.first_seen, f.subject, f.summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
