@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod detect;
 mod ingest_local;
 mod ingest_s3;
 mod lambda_cwl;

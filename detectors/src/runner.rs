@@ -55,7 +55,12 @@ pub const OPTIONAL_COLUMNS: &[&str] = &[
 ];
 
 fn sql_error(d: &Detector, what: &str, e: &datafusion::error::DataFusionError) -> Error {
-    let message = e.to_string();
+    let mut message = e.to_string();
+    // DataFusion lists every column of the table after a wrong name; the name is enough.
+    if let Some(i) = message.find("Valid fields are") {
+        message.truncate(i);
+        message = message.trim_end().to_string();
+    }
     Error::Detector {
         path: d.sql_path.clone(),
         message: format!("{}{what}: {message}", locate(&d.sql, &message)),

@@ -1,6 +1,6 @@
 -- Changes that blind the defenders: CloudTrail stopped, deleted or narrowed, VPC flow logs
 -- deleted, GuardDuty, Config and Security Hub turned off or told to trust an address list,
--- log groups deleted. By any principal: these are rare and each one matters.
+-- log groups and DNS query logging deleted. By any principal: these are rare and each one matters.
 SELECT
     coalesce(actor_arn, user_identity_arn, 'unknown principal') AS subject,
     event_time,
@@ -33,3 +33,5 @@ WHERE (event_source = 'cloudtrail.amazonaws.com' AND event_name IN (
    OR (event_source = 'securityhub.amazonaws.com' AND event_name IN (
         'DisableSecurityHub', 'BatchDisableStandards', 'DeleteInsight'))
    OR (event_source = 'logs.amazonaws.com' AND event_name IN ('DeleteLogGroup', 'DeleteLogStream'))
+   OR (event_source = 'route53resolver.amazonaws.com' AND event_name IN (
+        'DeleteResolverQueryLogConfig', 'DisassociateResolverQueryLogConfig'))

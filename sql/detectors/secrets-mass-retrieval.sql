@@ -1,6 +1,7 @@
 -- One principal reading many different secrets or parameters within minutes. A function reads
 -- the few it is configured with; reading ten or more distinct ones in ten minutes is
--- harvesting.
+-- harvesting. A call naming several (GetParameters, BatchGetSecretValue with a list) counts
+-- each name; a BatchGetSecretValue by filter reads every secret that matches and counts as ten.
 WITH reads AS (
     SELECT
         c.*,
@@ -10,7 +11,13 @@ WITH reads AS (
             json_get_str(request_parameters, 'path'),
             json_get_json(request_parameters, 'secretIdList'),
             json_get_json(request_parameters, 'names')
-        ) AS secret
+        ) AS secret,
+        CASE
+            WHEN json_get_json(request_parameters, 'filters') IS NOT NULL THEN 10
+            ELSE coalesce(json_length(json_get_json(request_parameters, 'secretIdList')),
+                          json_length(json_get_json(request_parameters, 'names')),
+                          1)
+        END AS secrets_read
     FROM cloudtrail c
     WHERE (event_source = 'secretsmanager.amazonaws.com'
            AND event_name IN ('GetSecretValue', 'BatchGetSecretValue'))
@@ -24,7 +31,7 @@ marked AS (
         -- minutes before.
         CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, secret ORDER BY event_time)
                   >= event_time - INTERVAL '10 minutes'
-             THEN 0 ELSE 1 END AS fresh
+             THEN 0 ELSE secrets_read END AS fresh
     FROM reads
     WHERE actor_arn IS NOT NULL
 ),
