@@ -272,9 +272,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "   {kind:<24} {function:<20} {:<22} {:>10}  {}",
             &when[..when.len().min(16)],
             format!("{found}/{total}"),
-            if caught_by.is_empty() { "MISSED".to_string() } else { caught_by.join(", ") }
+            if caught_by.is_empty() {
+                "MISSED".to_string()
+            } else {
+                caught_by.join(", ")
+            }
         );
-        rows.push((kind.to_string(), found as usize == total, !caught_by.is_empty()));
+        rows.push((
+            kind.to_string(),
+            found as usize == total,
+            !caught_by.is_empty(),
+        ));
         report.push(json!({"attack": a["id"], "kind": kind, "function": function,
             "start": a["start"], "end": a["end"], "evidence_in_lake": found, "evidence_labelled": total,
             "caught_by": caught_by}));
@@ -304,7 +312,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         score.false_findings
     );
     for f in &score.false_finding_list {
-        println!("     unlabelled: {} {} {}", f.detector, f.first_seen, f.summary);
+        println!(
+            "     unlabelled: {} {} {}",
+            f.detector, f.first_seen, f.summary
+        );
     }
     println!();
     println!(

@@ -30,7 +30,10 @@ pub async fn open_lake(uri: &str) -> anyhow::Result<(Lake, SessionContext)> {
         (Some(pipeline::aws::s3_client(&sdk)), Some(sdk))
     } else {
         if !Path::new(uri).is_dir() {
-            return Err(UsageError(format!("lake {uri} is not a directory (ingest into it first)")).into());
+            return Err(UsageError(format!(
+                "lake {uri} is not a directory (ingest into it first)"
+            ))
+            .into());
         }
         (None, None)
     };
@@ -99,11 +102,13 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let selected = registry
         .select(&args.detector)
         .map_err(|e| UsageError(e.to_string()))?;
-    let format = args.format.unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Ndjson
-    });
+    let format = args
+        .format
+        .unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Ndjson
+        });
     if format == Format::Parquet && args.out.is_none() {
         return Err(UsageError("--format parquet needs --out FILE".into()).into());
     }
@@ -118,7 +123,10 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut new = 0;
     if !args.no_write {
         let known = detectors::store::existing_uids(&ctx).await?;
-        let fresh: Vec<&Finding> = findings.iter().filter(|f| !known.contains(&f.uid)).collect();
+        let fresh: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| !known.contains(&f.uid))
+            .collect();
         new = fresh.len();
         if !fresh.is_empty() {
             let run_id = uuid::Uuid::now_v7().to_string();
@@ -137,11 +145,19 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{} findings ({} new in {}/findings) from {} detectors in {:.1} s{}",
         findings.len(),
-        if args.no_write { "none written".to_string() } else { new.to_string() },
+        if args.no_write {
+            "none written".to_string()
+        } else {
+            new.to_string()
+        },
         lake.uri(),
         outcomes.len(),
         started.elapsed().as_secs_f64(),
-        if failures.is_empty() { String::new() } else { format!("; {} detectors failed", failures.len()) }
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!("; {} detectors failed", failures.len())
+        }
     );
     for f in &failures {
         eprintln!("error: {f}");
@@ -183,7 +199,11 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Findings in `format`: OCSF objects for json/ndjson, the findings table's columns for csv
 /// and parquet, a short table for people.
-pub fn write_findings(out: &mut dyn Write, findings: &[Finding], format: Format) -> anyhow::Result<()> {
+pub fn write_findings(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Table => {
             if findings.is_empty() {
@@ -223,18 +243,25 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
         DetectorsCommand::List(a) => {
             let registry = Registry::load(a.sql_dir.as_deref())?;
             if a.json {
-                let all: Vec<_> = registry.detectors.iter().map(|d| {
-                    let mut v = serde_json::to_value(&d.meta).unwrap_or_default();
-                    if let Some(o) = v.as_object_mut() {
-                        o.remove("tests");
-                        o.insert("sql_path".into(), d.sql_path.clone().into());
-                        o.insert("tests".into(), d.meta.tests.len().into());
-                    }
-                    v
-                }).collect();
+                let all: Vec<_> = registry
+                    .detectors
+                    .iter()
+                    .map(|d| {
+                        let mut v = serde_json::to_value(&d.meta).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("tests");
+                            o.insert("sql_path".into(), d.sql_path.clone().into());
+                            o.insert("tests".into(), d.meta.tests.len().into());
+                        }
+                        v
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
-                println!("{:<32} {:<9} {:<22} {:<8} title", "id", "severity", "tables", "window");
+                println!(
+                    "{:<32} {:<9} {:<22} {:<8} title",
+                    "id", "severity", "tables", "window"
+                );
                 for d in &registry.detectors {
                     let m = &d.meta;
                     println!(
@@ -253,7 +280,10 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
             let registry = Registry::load(a.sql_dir.as_deref())?;
             // Plan against the lake's schema: the given lake, or an empty one.
             let tmp = tempfile::tempdir()?;
-            let lake_uri = a.lake.clone().unwrap_or_else(|| tmp.path().display().to_string());
+            let lake_uri = a
+                .lake
+                .clone()
+                .unwrap_or_else(|| tmp.path().display().to_string());
             let (_, ctx) = open_lake(&lake_uri).await?;
             let mut bad = 0;
             for d in &registry.detectors {
@@ -266,7 +296,11 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
                 }
             }
             println!("{} detectors, {} invalid", registry.detectors.len(), bad);
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         DetectorsCommand::Test(a) => {
             let registry = Registry::load(a.sql_dir.as_deref())?;
@@ -292,7 +326,10 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
                             r.name,
                             r.expected,
                             r.findings.len(),
-                            r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                            r.error
+                                .as_deref()
+                                .map(|e| format!(" ({e})"))
+                                .unwrap_or_default()
                         );
                         for f in &r.findings {
                             println!("        {} {}", f.subject, f.summary());
@@ -301,7 +338,11 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
                 }
             }
             println!("golden tests: {passed} passed, {failed} failed");
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -309,7 +350,9 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
 pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let labels = detectors::eval::Labels::read(&args.labels)?;
     let registry = Registry::load(args.sql_dir.as_deref())?;
-    let selected = registry.select(&[]).map_err(|e| UsageError(e.to_string()))?;
+    let selected = registry
+        .select(&[])
+        .map_err(|e| UsageError(e.to_string()))?;
     let (_, ctx) = open_lake(&args.lake).await?;
     let (outcomes, failures) = run_detectors(&ctx, &selected, Scope::default()).await;
     if !failures.is_empty() {
@@ -324,7 +367,10 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<40} {:<24} {:<7} caught by", "attack", "function", "caught");
+    println!(
+        "{:<40} {:<24} {:<7} caught by",
+        "attack", "function", "caught"
+    );
     for s in &report.scenarios {
         println!(
             "{:<40} {:<24} {:<7} {}",
@@ -344,7 +390,10 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         report.function_weeks
     );
     for f in &report.false_finding_list {
-        println!("false: {} {} {} {}", f.detector, f.first_seen, f.subject, f.summary);
+        println!(
+            "false: {} {} {} {}",
+            f.detector, f.first_seen, f.subject, f.summary
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,8 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     });
     if format == Format::Parquet {
         return Err(crate::UsageError(
-            "--format parquet writes a file: use `trailhound detect --out`, or CSV/NDJSON here".into(),
+            "--format parquet writes a file: use `trailhound detect --out`, or CSV/NDJSON here"
+                .into(),
         )
         .into());
     }

@@ -23,7 +23,11 @@ fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
         .args(["ingest", "lambda-logs"])
         .arg(data.join("lambda-logs"))
         .args(["--lake", &lake, "--json"]));
-    assert!(o.status.success(), "ingest lambda-logs: {}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ingest lambda-logs: {}",
+        text(&o.stderr)
+    );
     let labels = serde_json::from_slice(&std::fs::read(data.join("labels.json")).unwrap()).unwrap();
     (lake, labels)
 }
@@ -41,7 +45,10 @@ fn detect(lake: &str, extra: &[&str]) -> (Vec<Value>, String) {
 }
 
 fn detector_of(f: &Value) -> String {
-    f["finding_info"]["analytic"]["uid"].as_str().unwrap().to_string()
+    f["finding_info"]["analytic"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -50,14 +57,26 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
     let (lake, labels) = simulated_lake(
         dir.path(),
         &[
-            "--functions", "12", "--days", "10", "--events-per-day", "3000", "--seed", "4",
-            "--attacks", "credential-exfiltration,privilege-escalation,defense-evasion",
+            "--functions",
+            "12",
+            "--days",
+            "10",
+            "--events-per-day",
+            "3000",
+            "--seed",
+            "4",
+            "--attacks",
+            "credential-exfiltration,privilege-escalation,defense-evasion",
         ],
     );
     let (findings, stderr) = detect(&lake, &[]);
     assert!(!findings.is_empty(), "{stderr}");
     let ids: BTreeSet<String> = findings.iter().map(detector_of).collect();
-    for d in ["credentials-outside-lambda", "privilege-escalation", "defense-evasion"] {
+    for d in [
+        "credentials-outside-lambda",
+        "privilege-escalation",
+        "defense-evasion",
+    ] {
         assert!(ids.contains(d), "{d} missing from {ids:?}");
     }
     // The OCSF shape, and evidence that leads back to the raw records.
@@ -65,7 +84,13 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|a| a["event_ids"].as_array().unwrap().iter().filter_map(Value::as_str))
+        .flat_map(|a| {
+            a["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+        })
         .collect();
     let mut evidence_found = 0;
     for f in &findings {
@@ -73,11 +98,20 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
         assert_eq!(f["type_uid"], 200401);
         assert!(f["severity_id"].as_u64().unwrap() >= 1);
         assert_eq!(f["finding_info"]["uid"].as_str().unwrap().len(), 32);
-        assert!(f["finding_info"]["first_seen_time"].as_i64().unwrap() <= f["finding_info"]["last_seen_time"].as_i64().unwrap());
+        assert!(
+            f["finding_info"]["first_seen_time"].as_i64().unwrap()
+                <= f["finding_info"]["last_seen_time"].as_i64().unwrap()
+        );
         assert!(!f["finding_info"]["attacks"].as_array().unwrap().is_empty());
         for e in f["evidences"].as_array().unwrap() {
             if let Some(id) = e["data"]["event_id"].as_str() {
-                assert!(e["data"]["source_uri"].as_str().unwrap().starts_with("file://"), "{e}");
+                assert!(
+                    e["data"]["source_uri"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("file://"),
+                    "{e}"
+                );
                 assert!(e["data"]["source_record_index"].is_i64(), "{e}");
                 if labelled.contains(id) {
                     evidence_found += 1;
@@ -85,7 +119,10 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
             }
         }
     }
-    assert!(evidence_found >= 3, "labelled events in evidence: {evidence_found}");
+    assert!(
+        evidence_found >= 3,
+        "labelled events in evidence: {evidence_found}"
+    );
     let exfil = findings
         .iter()
         .find(|f| detector_of(f) == "credentials-outside-lambda")
@@ -97,7 +134,10 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
     // Written to the lake once: a rerun finds the same findings and writes none.
     let stored = count_findings(&lake);
     assert_eq!(stored, findings.len() as u64);
-    assert!(stderr.contains(&format!("({} new", findings.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("({} new", findings.len())),
+        "{stderr}"
+    );
     let (again, stderr) = detect(&lake, &[]);
     assert_eq!(uids(&again), uids(&findings));
     assert!(stderr.contains("(0 new"), "{stderr}");
@@ -111,7 +151,10 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
     let cut_s = pipeline::time::rfc3339_millis(cut).unwrap();
     let (late, _) = detect(&lake, &["--since", &cut_s, "--no-write"]);
     let (early, _) = detect(&lake, &["--until", &cut_s, "--no-write"]);
-    assert!(late.iter().all(|f| f["finding_info"]["last_seen_time"].as_i64().unwrap() >= cut));
+    assert!(
+        late.iter()
+            .all(|f| f["finding_info"]["last_seen_time"].as_i64().unwrap() >= cut)
+    );
     assert!(early.iter().all(|f| t(f) < cut));
     assert!(!late.is_empty() && !early.is_empty());
     assert!(late.len() < findings.len() && early.len() < findings.len());
@@ -120,31 +163,72 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
     let (only, _) = detect(&lake, &["--detector", "defense-evasion", "--no-write"]);
     assert!(!only.is_empty() && only.iter().all(|f| detector_of(f) == "defense-evasion"));
     let out = dir.path().join("f.json");
-    let o = run(bin().args(["detect", "--lake", &lake, "--no-write", "--format", "json", "--out"]).arg(&out));
+    let o = run(bin()
+        .args([
+            "detect",
+            "--lake",
+            &lake,
+            "--no-write",
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(&out));
     assert!(o.status.success());
     let arr: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(arr.as_array().unwrap().len(), findings.len());
     let csv = dir.path().join("f.csv");
-    let o = run(bin().args(["detect", "--lake", &lake, "--no-write", "--format", "csv", "--out"]).arg(&csv));
+    let o = run(bin()
+        .args([
+            "detect",
+            "--lake",
+            &lake,
+            "--no-write",
+            "--format",
+            "csv",
+            "--out",
+        ])
+        .arg(&csv));
     assert!(o.status.success());
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert!(csv.starts_with("uid,detector_id,title,severity"), "{csv}");
     assert_eq!(csv.lines().count(), findings.len() + 1);
     let pq = dir.path().join("f.parquet");
-    let o = run(bin().args(["detect", "--lake", &lake, "--no-write", "--format", "parquet", "--out"]).arg(&pq));
+    let o = run(bin()
+        .args([
+            "detect",
+            "--lake",
+            &lake,
+            "--no-write",
+            "--format",
+            "parquet",
+            "--out",
+        ])
+        .arg(&pq));
     assert!(o.status.success());
-    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&pq).unwrap()).unwrap();
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&pq).unwrap())
+            .unwrap();
     use parquet::file::reader::FileReader;
-    assert_eq!(reader.metadata().file_metadata().num_rows(), findings.len() as i64);
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows(),
+        findings.len() as i64
+    );
     let o = run(bin().args(["detect", "--lake", &lake, "--format", "parquet"]));
     assert_eq!(o.status.code(), Some(2));
     let o = run(bin().args(["detect", "--lake", &lake, "--detector", "nope"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("privilege-escalation"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("privilege-escalation"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 fn count_findings(lake: &str) -> u64 {
-    query(lake, "SELECT count(*) AS n FROM findings")[0]["n"].as_u64().unwrap()
+    query(lake, "SELECT count(*) AS n FROM findings")[0]["n"]
+        .as_u64()
+        .unwrap()
 }
 
 fn uids(findings: &[Value]) -> BTreeSet<String> {
@@ -161,10 +245,24 @@ fn a_short_export_keeps_history_detectors_quiet_and_patterns_firing() {
     let o = run(bin()
         .args(["simulate", "--out"])
         .arg(&data)
-        .args(["--functions", "10", "--days", "10", "--events-per-day", "3000", "--seed", "9"])
-        .args(["--attacks", "dormant-permission,defense-evasion,privilege-escalation", "--json"]));
+        .args([
+            "--functions",
+            "10",
+            "--days",
+            "10",
+            "--events-per-day",
+            "3000",
+            "--seed",
+            "9",
+        ])
+        .args([
+            "--attacks",
+            "dormant-permission,defense-evasion,privilege-escalation",
+            "--json",
+        ]));
     assert!(o.status.success());
-    let labels: Value = serde_json::from_slice(&std::fs::read(data.join("labels.json")).unwrap()).unwrap();
+    let labels: Value =
+        serde_json::from_slice(&std::fs::read(data.join("labels.json")).unwrap()).unwrap();
     // The whole history: the dormant permission is found.
     let full = dir.path().join("full").display().to_string();
     ingest(&[data.join("AWSLogs")], &full);
@@ -190,8 +288,15 @@ fn a_short_export_keeps_history_detectors_quiet_and_patterns_firing() {
     let (findings, _) = detect(&short, &["--no-write"]);
     let ids: BTreeSet<String> = findings.iter().map(detector_of).collect();
     assert!(ids.contains("defense-evasion"), "{ids:?}");
-    for quiet in ["first-seen-api", "dormant-permission", "credentials-while-idle"] {
-        assert!(!ids.contains(quiet), "{quiet} fired without history: {ids:?}");
+    for quiet in [
+        "first-seen-api",
+        "dormant-permission",
+        "credentials-while-idle",
+    ] {
+        assert!(
+            !ids.contains(quiet),
+            "{quiet} fired without history: {ids:?}"
+        );
     }
 }
 
@@ -204,7 +309,10 @@ fn a_clean_account_gives_no_findings() {
     assert!(
         findings.is_empty(),
         "false findings on a clean account: {:#?}",
-        findings.iter().map(|f| f["message"].clone()).collect::<Vec<_>>()
+        findings
+            .iter()
+            .map(|f| f["message"].clone())
+            .collect::<Vec<_>>()
     );
 }
 
@@ -213,10 +321,21 @@ fn eval_scores_against_the_labels() {
     let dir = tempdir();
     let (lake, _) = simulated_lake(
         dir.path(),
-        &["--functions", "30", "--days", "14", "--events-per-day", "4000", "--seed", "7"],
+        &[
+            "--functions",
+            "30",
+            "--days",
+            "14",
+            "--events-per-day",
+            "4000",
+            "--seed",
+            "7",
+        ],
     );
     let labels = dir.path().join("data/labels.json");
-    let o = run(bin().args(["eval", "--lake", &lake, "--json", "--labels"]).arg(&labels));
+    let o = run(bin()
+        .args(["eval", "--lake", &lake, "--json", "--labels"])
+        .arg(&labels));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["recall"], 1.0, "{r:#}");
@@ -308,22 +427,61 @@ event_name = "ListUsers"
 #[test]
 fn a_user_detector_from_sql_dir() {
     let dir = tempdir();
-    let mine = write_detector(&dir.path().join("mine"), "iam-user-created", README_SQL, README_TOML);
+    let mine = write_detector(
+        &dir.path().join("mine"),
+        "iam-user-created",
+        README_SQL,
+        README_TOML,
+    );
     let mine_s = mine.display().to_string();
-    let o = run(bin().args(["detectors", "test", "--sql-dir", &mine_s, "--detector", "iam-user-created"]));
+    let o = run(bin().args([
+        "detectors",
+        "test",
+        "--sql-dir",
+        &mine_s,
+        "--detector",
+        "iam-user-created",
+    ]));
     assert!(o.status.success(), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("2 passed, 0 failed"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("2 passed, 0 failed"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = run(bin().args(["detectors", "list", "--sql-dir", &mine_s]));
     assert!(text(&o.stdout).contains("iam-user-created"));
 
     // It runs with the pack.
     let (lake, _) = simulated_lake(
         &dir.path().join("sim"),
-        &["--functions", "8", "--days", "9", "--events-per-day", "2000", "--attacks", "privilege-escalation"],
+        &[
+            "--functions",
+            "8",
+            "--days",
+            "9",
+            "--events-per-day",
+            "2000",
+            "--attacks",
+            "privilege-escalation",
+        ],
     );
-    let (findings, _) = detect(&lake, &["--sql-dir", &mine_s, "--detector", "iam-user-created", "--no-write"]);
+    let (findings, _) = detect(
+        &lake,
+        &[
+            "--sql-dir",
+            &mine_s,
+            "--detector",
+            "iam-user-created",
+            "--no-write",
+        ],
+    );
     assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert!(findings[0]["finding_info"]["desc"].as_str().unwrap().contains("created IAM user support-backup"));
+    assert!(
+        findings[0]["finding_info"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("created IAM user support-backup")
+    );
 
     // A test that fails says so, and the command fails.
     let wrong = write_detector(
@@ -332,9 +490,17 @@ fn a_user_detector_from_sql_dir() {
         README_SQL,
         &README_TOML.replacen("expect = 1", "expect = 3", 1),
     );
-    let o = run(bin().args(["detectors", "test", "--sql-dir"]).arg(&wrong).args(["--detector", "iam-user-created"]));
+    let o = run(bin()
+        .args(["detectors", "test", "--sql-dir"])
+        .arg(&wrong)
+        .args(["--detector", "iam-user-created"]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stdout).contains("FAIL  iam-user-created / a user is created: expected 3 findings, got 1"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout)
+            .contains("FAIL  iam-user-created / a user is created: expected 3 findings, got 1"),
+        "{}",
+        text(&o.stdout)
+    );
 
     // Errors name the file and the line.
     let bad_sql = write_detector(
@@ -343,21 +509,36 @@ fn a_user_detector_from_sql_dir() {
         &README_SQL.replace("    source_ip_address,", "    source_ip_adress,"),
         README_TOML,
     );
-    let o = run(bin().args(["detectors", "validate", "--sql-dir"]).arg(&bad_sql));
+    let o = run(bin()
+        .args(["detectors", "validate", "--sql-dir"])
+        .arg(&bad_sql));
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o.stdout);
-    assert!(out.contains("iam-user-created.sql") && out.contains("line 9") && out.contains("source_ip_adress"), "{out}");
+    assert!(
+        out.contains("iam-user-created.sql")
+            && out.contains("line 9")
+            && out.contains("source_ip_adress"),
+        "{out}"
+    );
 
     let bad_toml = write_detector(
         &dir.path().join("bad-toml"),
         "iam-user-created",
         README_SQL,
-        &README_TOML.replace("severity = \"medium\"", "severity = \"medium\"\nowner = \"me\""),
+        &README_TOML.replace(
+            "severity = \"medium\"",
+            "severity = \"medium\"\nowner = \"me\"",
+        ),
     );
-    let o = run(bin().args(["detectors", "list", "--sql-dir"]).arg(&bad_toml));
+    let o = run(bin()
+        .args(["detectors", "list", "--sql-dir"])
+        .arg(&bad_toml));
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("iam-user-created.toml") && err.contains("line 5") && err.contains("owner"), "{err}");
+    assert!(
+        err.contains("iam-user-created.toml") && err.contains("line 5") && err.contains("owner"),
+        "{err}"
+    );
 }
 
 /// The pack over the Stratus Red Team detonation recordings: which techniques it flags.
@@ -366,7 +547,10 @@ fn stratus_red_team_techniques() {
     let logs = shared_data().join("stratus_red_team_detonation_logs/detonation-logs");
     let dir = tempdir();
     let mut flagged = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files {
         let technique = f.file_stem().unwrap().to_str().unwrap().to_string();
@@ -378,11 +562,23 @@ fn stratus_red_team_techniques() {
         flagged.push((technique, ids));
     }
     let expect = [
-        ("aws.defense-evasion.cloudtrail-event-selectors", "defense-evasion"),
-        ("aws.defense-evasion.vpc-remove-flow-logs", "defense-evasion"),
+        (
+            "aws.defense-evasion.cloudtrail-event-selectors",
+            "defense-evasion",
+        ),
+        (
+            "aws.defense-evasion.vpc-remove-flow-logs",
+            "defense-evasion",
+        ),
         ("aws.defense-evasion.dns-delete-logs", "defense-evasion"),
-        ("aws.credential-access.secretsmanager-batch-retrieve-secrets", "secrets-mass-retrieval"),
-        ("aws.credential-access.ssm-retrieve-securestring-parameters", "secrets-mass-retrieval"),
+        (
+            "aws.credential-access.secretsmanager-batch-retrieve-secrets",
+            "secrets-mass-retrieval",
+        ),
+        (
+            "aws.credential-access.ssm-retrieve-securestring-parameters",
+            "secrets-mass-retrieval",
+        ),
     ];
     for (technique, detector) in expect {
         let ids = &flagged.iter().find(|(t, _)| t == technique).unwrap().1;

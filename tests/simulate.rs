@@ -575,8 +575,14 @@ fn demo_runs_the_main_job() {
     for a in summary["attacks"].as_array().unwrap() {
         assert!(!a["caught_by"].as_array().unwrap().is_empty(), "{a}");
     }
-    assert!(summary["false_findings"].as_array().unwrap().is_empty(), "{summary}");
-    let stored = query(&out.join("lake").display().to_string(), "SELECT count(*) AS n FROM findings");
+    assert!(
+        summary["false_findings"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
+    let stored = query(
+        &out.join("lake").display().to_string(),
+        "SELECT count(*) AS n FROM findings",
+    );
     assert_eq!(stored[0]["n"], summary["findings"]);
     // Again into the same directory: replaced, not added to.
     let o = run(bin().args(["demo", "--out"]).arg(&out));

@@ -99,7 +99,9 @@ fn matches(f: &Finding, a: &Attack) -> bool {
     let requests: HashSet<&str> = a.request_ids.iter().map(String::as_str).collect();
     if f.evidence.iter().any(|e| {
         e.event_id.as_deref().is_some_and(|i| ids.contains(i))
-            || e.request_id.as_deref().is_some_and(|r| requests.contains(r))
+            || e.request_id
+                .as_deref()
+                .is_some_and(|r| requests.contains(r))
     }) {
         return true;
     }
@@ -237,8 +239,8 @@ mod tests {
         .unwrap();
         let t = pipeline::time::parse_timestamp_micros("2026-11-06T10:30:00Z").unwrap();
         let findings = vec![
-            finding("x", "e1", 0),           // by evidence
-            finding("b", "zz", t),           // by function and time
+            finding("x", "e1", 0),                    // by evidence
+            finding("b", "zz", t),                    // by function and time
             finding("b", "zz", t + 3 * SLACK_MICROS), // too late: false
         ];
         let r = score(&labels, &findings);
@@ -248,6 +250,10 @@ mod tests {
         assert!((r.precision - 2.0 / 3.0).abs() < 1e-9);
         assert!((r.function_weeks - 4.0).abs() < 1e-9);
         assert!((r.false_findings_per_function_week - 0.25).abs() < 1e-9);
-        assert!(r.scenarios.iter().all(|s| s.caught && s.detectors == vec!["d"]));
+        assert!(
+            r.scenarios
+                .iter()
+                .all(|s| s.caught && s.detectors == vec!["d"])
+        );
     }
 }

@@ -107,8 +107,11 @@ fn most_common<'a>(items: impl Iterator<Item = Option<&'a str>>) -> Option<Strin
 /// apart make one finding.
 pub fn group(detector: &Detector, mut rows: Vec<Evidence>, detected_at: i64) -> Vec<Finding> {
     rows.sort_by(|a, b| {
-        (a.subject.as_str(), a.time, a.event_id.as_deref())
-            .cmp(&(b.subject.as_str(), b.time, b.event_id.as_deref()))
+        (a.subject.as_str(), a.time, a.event_id.as_deref()).cmp(&(
+            b.subject.as_str(),
+            b.time,
+            b.event_id.as_deref(),
+        ))
     });
     rows.dedup();
     let mut out = Vec::new();
@@ -199,7 +202,9 @@ impl Finding {
         let ms = |us: i64| us.div_euclid(1000);
         let mut observables = Vec::new();
         for ip in &self.source_ips {
-            observables.push(json!({"name": "src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": ip}));
+            observables.push(
+                json!({"name": "src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": ip}),
+            );
         }
         for ua in &self.user_agents {
             observables.push(json!({"name": "http_request.user_agent", "type_id": 16, "type": "HTTP User-Agent", "value": ua}));
@@ -211,7 +216,8 @@ impl Finding {
             observables.push(json!({"name": "actor.user.uid", "type_id": 10, "type": "Resource UID", "value": a}));
         }
         for c in &self.api_calls {
-            observables.push(json!({"name": "api.operation", "type_id": 99, "type": "Other", "value": c}));
+            observables
+                .push(json!({"name": "api.operation", "type_id": 99, "type": "Other", "value": c}));
         }
         let evidences: Vec<Value> = self
             .evidence
@@ -238,7 +244,8 @@ impl Finding {
                     v["src_endpoint"] = json!({"ip": ip});
                 }
                 if let Some(k) = &e.access_key_id {
-                    v["actor"] = json!({"session": {"credential_uid": k}, "user": {"uid": e.actor_arn}});
+                    v["actor"] =
+                        json!({"session": {"credential_uid": k}, "user": {"uid": e.actor_arn}});
                 }
                 if let Some(ua) = &e.user_agent {
                     v["http_request"] = json!({"user_agent": ua});
@@ -396,7 +403,13 @@ mod tests {
         let reg = Registry::load(None).unwrap();
         let d = reg.get("privilege-escalation").unwrap();
         assert_eq!(d.dedup_micros, 3_600_000_000);
-        let rows = vec![ev("a", 0), ev("a", 30), ev("a", 200), ev("b", 1), ev("a", 30)];
+        let rows = vec![
+            ev("a", 0),
+            ev("a", 30),
+            ev("a", 200),
+            ev("b", 1),
+            ev("a", 30),
+        ];
         let f = group(d, rows, 0);
         assert_eq!(f.len(), 3);
         assert_eq!((f[0].subject.as_str(), f[0].evidence_count), ("a", 2));

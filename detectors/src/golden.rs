@@ -68,14 +68,21 @@ fn toml_to_json(v: &toml::Value) -> Value {
 }
 
 /// Expand a test's rows into (table, JSON object) pairs, in the lake's column types.
-pub fn expand(detector_id: &str, test_index: usize, test: &GoldenTest) -> Result<Vec<(String, Map<String, Value>)>> {
+pub fn expand(
+    detector_id: &str,
+    test_index: usize,
+    test: &GoldenTest,
+) -> Result<Vec<(String, Map<String, Value>)>> {
     let bad = |m: String| Error::Detector {
         path: format!("{detector_id}.toml"),
         message: format!("test {} ({:?}): {m}", test_index + 1, test.name),
     };
     let mut out = Vec::new();
     for (ri, row) in test.rows.iter().enumerate() {
-        let table = row.get("table").or_else(|| test.defaults.get("table")).cloned();
+        let table = row
+            .get("table")
+            .or_else(|| test.defaults.get("table"))
+            .cloned();
         let mut merged = toml::Table::new();
         if let Some(t) = &table {
             merged.insert("table".into(), t.clone());
@@ -111,14 +118,16 @@ pub fn expand(detector_id: &str, test_index: usize, test: &GoldenTest) -> Result
             Some(toml::Value::String(s)) => pipeline::time::parse_duration(&s)
                 .ok_or_else(|| bad(format!("row {}: every = {s:?} is not a duration", ri + 1)))?,
             None => 0,
-            Some(v) => return Err(bad(format!("row {}: every = {v:?} is not a duration", ri + 1))),
+            Some(v) => {
+                return Err(bad(format!(
+                    "row {}: every = {v:?} is not a duration",
+                    ri + 1
+                )));
+            }
         };
         for (k, _) in &merged {
             if schema.field_with_name(k).is_err() {
-                return Err(bad(format!(
-                    "row {}: {table} has no column {k:?}",
-                    ri + 1
-                )));
+                return Err(bad(format!("row {}: {table} has no column {k:?}", ri + 1)));
             }
         }
         for k in 0..repeat {
@@ -128,13 +137,18 @@ pub fn expand(detector_id: &str, test_index: usize, test: &GoldenTest) -> Result
                     Value::Array(a) if !a.is_empty() => a[k % a.len()].clone(),
                     v => v,
                 };
-                let field = schema.field_with_name(col).map_err(|e| bad(e.to_string()))?;
+                let field = schema
+                    .field_with_name(col)
+                    .map_err(|e| bad(e.to_string()))?;
                 let v = if matches!(field.data_type(), DataType::Timestamp(_, _)) {
-                    let s = v.as_str().ok_or_else(|| {
-                        bad(format!("row {}: {col} = {v} is not a time", ri + 1))
-                    })?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| bad(format!("row {}: {col} = {v} is not a time", ri + 1)))?;
                     let t = pipeline::time::parse_timestamp_micros(s).ok_or_else(|| {
-                        bad(format!("row {}: {col} = {s:?} is not an RFC 3339 time", ri + 1))
+                        bad(format!(
+                            "row {}: {col} = {s:?} is not an RFC 3339 time",
+                            ri + 1
+                        ))
                     })?;
                     Value::from(t + every * k as i64)
                 } else {
@@ -153,12 +167,18 @@ pub fn expand(detector_id: &str, test_index: usize, test: &GoldenTest) -> Result
                     obj.insert(col.to_string(), v);
                 }
             };
-            default("source_uri", Value::from(format!("fixture://{detector_id}/{}", test_index + 1)));
+            default(
+                "source_uri",
+                Value::from(format!("fixture://{detector_id}/{}", test_index + 1)),
+            );
             default("source_record_index", Value::from(n as i64));
             default("ingest_run", Value::from("fixture"));
             match table.as_str() {
                 "cloudtrail" => {
-                    default("event_id", Value::from(format!("fixture-{}-{n:05}", test_index + 1)));
+                    default(
+                        "event_id",
+                        Value::from(format!("fixture-{}-{n:05}", test_index + 1)),
+                    );
                     default("event_version", Value::from("1.08"));
                     default("event_type", Value::from("AwsApiCall"));
                     default("recipient_account_id", Value::from(FIXTURE_ACCOUNT));
@@ -166,7 +186,10 @@ pub fn expand(detector_id: &str, test_index: usize, test: &GoldenTest) -> Result
                 }
                 "lambda_invocations" => {
                     default("log_group", Value::from(format!("/aws/lambda/{function}")));
-                    default("request_id", Value::from(format!("fixture-{}-{n:05}", test_index + 1)));
+                    default(
+                        "request_id",
+                        Value::from(format!("fixture-{}-{n:05}", test_index + 1)),
+                    );
                     default("cold_start", Value::Bool(false));
                     default("status", Value::from("success"));
                 }
@@ -201,8 +224,9 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
             source: e,
         })
     };
-    let mut parts: BTreeMap<(String, String, String, String), Vec<&Map<String, Value>>> =
-        BTreeMap::new();
+    // (table, account, region, day) → rows
+    type Partition = (String, String, String, String);
+    let mut parts: BTreeMap<Partition, Vec<&Map<String, Value>>> = BTreeMap::new();
     for (table, obj) in rows {
         let t = obj
             .get(time_column(table))
@@ -229,7 +253,9 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
             path: table.clone(),
             message: "unknown table".into(),
         })?;
-        let dir = root.join(format!("{table}/account_id={account}/region={region}/dt={day}"));
+        let dir = root.join(format!(
+            "{table}/account_id={account}/region={region}/dt={day}"
+        ));
         std::fs::create_dir_all(&dir).map_err(|e| io("creating fixture directory", &dir, e))?;
         let arrow_err = |e: arrow::error::ArrowError| Error::Detector {
             path: dir.display().to_string(),
@@ -241,7 +267,8 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
         decoder.serialize(&objs).map_err(arrow_err)?;
         let batch = decoder.flush().map_err(arrow_err)?;
         let path = dir.join("fixture.parquet");
-        let file = std::fs::File::create(&path).map_err(|e| io("creating fixture file", &path, e))?;
+        let file =
+            std::fs::File::create(&path).map_err(|e| io("creating fixture file", &path, e))?;
         let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::Detector {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -281,11 +308,13 @@ pub async fn run_tests(d: &Detector) -> Vec<TestResult> {
 }
 
 async fn run_one(d: &Detector, i: usize, test: &GoldenTest) -> Result<Vec<Finding>> {
-    let dir = tempfile::tempdir().map_err(|e| Error::Lake(pipeline::Error::Io {
-        op: "creating a temporary lake",
-        path: std::env::temp_dir(),
-        source: e,
-    }))?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        Error::Lake(pipeline::Error::Io {
+            op: "creating a temporary lake",
+            path: std::env::temp_dir(),
+            source: e,
+        })
+    })?;
     let rows = expand(&d.meta.id, i, test)?;
     write_lake(dir.path(), &rows)?;
     let lake = Lake::open(&dir.path().display().to_string(), None)?;

@@ -198,7 +198,10 @@ fn parse_meta(path: &str, stem: &str, text: &str) -> Result<Meta> {
             ));
         }
     }
-    for (key, value) in [("window", &meta.window), ("dedup_window", &meta.dedup_window)] {
+    for (key, value) in [
+        ("window", &meta.window),
+        ("dedup_window", &meta.dedup_window),
+    ] {
         if pipeline::time::parse_duration(value).is_none() {
             return Err(invalid(
                 path,
@@ -214,9 +217,7 @@ fn parse_meta(path: &str, stem: &str, text: &str) -> Result<Meta> {
             && m.starts_with('T')
             && m[1..5].chars().all(|c| c.is_ascii_digit())
             && (m.len() == 5
-                || (m.len() == 9
-                    && &m[5..6] == "."
-                    && m[6..].chars().all(|c| c.is_ascii_digit())));
+                || (m.len() == 9 && &m[5..6] == "." && m[6..].chars().all(|c| c.is_ascii_digit())));
         if !ok {
             return Err(invalid(
                 path,
@@ -231,19 +232,18 @@ fn parse_meta(path: &str, stem: &str, text: &str) -> Result<Meta> {
         if t.rows.is_empty() && t.expect > 0 {
             return Err(invalid(
                 path,
-                format!("test {} ({:?}) expects findings but has no rows", i + 1, t.name),
+                format!(
+                    "test {} ({:?}) expects findings but has no rows",
+                    i + 1,
+                    t.name
+                ),
             ));
         }
     }
     Ok(meta)
 }
 
-fn build(
-    meta: Meta,
-    sql: String,
-    sql_path: String,
-    toml_path: String,
-) -> Result<Detector> {
+fn build(meta: Meta, sql: String, sql_path: String, toml_path: String) -> Result<Detector> {
     if sql.trim().is_empty() {
         return Err(invalid(&sql_path, "the SQL file is empty"));
     }
@@ -293,10 +293,7 @@ fn pair(
             ));
         };
         let meta = parse_meta(&toml_path, stem, toml)?;
-        out.insert(
-            stem.clone(),
-            build(meta, sql.clone(), sql_path, toml_path)?,
-        );
+        out.insert(stem.clone(), build(meta, sql.clone(), sql_path, toml_path)?);
     }
     Ok(out)
 }
@@ -336,9 +333,8 @@ fn dir_files(dir: &Path) -> Result<Vec<(String, String)>> {
         if !(name.ends_with(".sql") || name.ends_with(".toml")) || !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            invalid(&path.display().to_string(), format!("reading: {e}"))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(&path.display().to_string(), format!("reading: {e}")))?;
         out.push((name.to_string(), text));
     }
     Ok(out)
@@ -350,7 +346,9 @@ impl Registry {
         let mut all = pair(embedded_files(), &|name| format!("sql/detectors/{name}"))?;
         if let Some(dir) = sql_dir {
             let dir = detector_dir(dir);
-            let extra = pair(dir_files(&dir)?, &|name| dir.join(name).display().to_string())?;
+            let extra = pair(dir_files(&dir)?, &|name| {
+                dir.join(name).display().to_string()
+            })?;
             all.extend(extra);
         }
         Ok(Registry {
@@ -408,7 +406,11 @@ mod tests {
         let r = Registry::load(None).unwrap();
         assert!(r.detectors.len() >= 10, "{}", r.detectors.len());
         for d in &r.detectors {
-            assert!(!d.meta.tests.is_empty(), "{} has no golden tests", d.meta.id);
+            assert!(
+                !d.meta.tests.is_empty(),
+                "{} has no golden tests",
+                d.meta.id
+            );
             assert!(
                 d.meta.tests.iter().any(|t| t.expect > 0)
                     && d.meta.tests.iter().any(|t| t.expect == 0),
@@ -424,33 +426,53 @@ mod tests {
             ("mine.sql", SQL),
             ("mine.toml", &toml_of("mine", "")),
             ("privilege-escalation.sql", SQL),
-            ("privilege-escalation.toml", &toml_of("privilege-escalation", "")),
+            (
+                "privilege-escalation.toml",
+                &toml_of("privilege-escalation", ""),
+            ),
         ])
         .unwrap();
         assert!(r.get("mine").is_some());
         assert_eq!(r.get("privilege-escalation").unwrap().sql, SQL);
-        assert!(r.get("privilege-escalation").unwrap().sql_path.ends_with("privilege-escalation.sql"));
+        assert!(
+            r.get("privilege-escalation")
+                .unwrap()
+                .sql_path
+                .ends_with("privilege-escalation.sql")
+        );
         assert!(r.select(&["nope".into()]).is_err());
     }
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let e = load(&[("a.sql", SQL), ("a.toml", &toml_of("a", "colour = \"red\"\n"))])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("a.toml") && e.contains("line 6") && e.contains("colour"), "{e}");
+        let e = load(&[
+            ("a.sql", SQL),
+            ("a.toml", &toml_of("a", "colour = \"red\"\n")),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a.toml") && e.contains("line 6") && e.contains("colour"),
+            "{e}"
+        );
 
         let e = load(&[("a.sql", SQL), ("a.toml", &toml_of("b", ""))])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("a.toml") && e.contains("line 1") && e.contains("file name"), "{e}");
+        assert!(
+            e.contains("a.toml") && e.contains("line 1") && e.contains("file name"),
+            "{e}"
+        );
 
         let e = load(&[("a.sql", SQL)]).unwrap_err().to_string();
         assert!(e.contains("a.sql") && e.contains("a.toml"), "{e}");
 
-        let e = load(&[("a.sql", SQL), ("a.toml", &toml_of("a", "dedup_window = \"soon\"\n"))])
-            .unwrap_err()
-            .to_string();
+        let e = load(&[
+            ("a.sql", SQL),
+            ("a.toml", &toml_of("a", "dedup_window = \"soon\"\n")),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 6") && e.contains("soon"), "{e}");
 
         let e = load(&[
@@ -463,15 +485,21 @@ mod tests {
 
         let e = load(&[
             ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "").replace("[\"cloudtrail\"]", "[\"vpc_flow\"]")),
+            (
+                "a.toml",
+                &toml_of("a", "").replace("[\"cloudtrail\"]", "[\"vpc_flow\"]"),
+            ),
         ])
         .unwrap_err()
         .to_string();
         assert!(e.contains("vpc_flow") && e.contains("line 5"), "{e}");
 
-        let e = load(&[("a.sql", SQL), ("a.toml", &toml_of("a", "mitre = [\"T99\"]\n"))])
-            .unwrap_err()
-            .to_string();
+        let e = load(&[
+            ("a.sql", SQL),
+            ("a.toml", &toml_of("a", "mitre = [\"T99\"]\n")),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("T99"), "{e}");
     }
 }

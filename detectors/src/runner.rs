@@ -83,7 +83,9 @@ pub fn locate(sql: &str, message: &str) -> String {
     if let Some(i) = message.find("No field named ") {
         let rest = &message[i + 15..];
         let token = rest.split_whitespace().next().unwrap_or("");
-        let token = token.trim_end_matches('.').trim_matches(|c| c == '"' || c == '`');
+        let token = token
+            .trim_end_matches('.')
+            .trim_matches(|c| c == '"' || c == '`');
         if !token.is_empty() {
             names.push(token);
         }
@@ -138,7 +140,10 @@ pub async fn validate(ctx: &SessionContext, d: &Detector) -> Result<()> {
     Ok(())
 }
 
-fn strings(batch: &RecordBatch, name: &str) -> Result<Option<Vec<Option<String>>>, arrow::error::ArrowError> {
+fn strings(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Option<Vec<Option<String>>>, arrow::error::ArrowError> {
     let Some(col) = batch.column_by_name(name) else {
         return Ok(None);
     };
@@ -176,8 +181,8 @@ pub fn evidence(batches: &[RecordBatch]) -> Result<Vec<Evidence>, arrow::error::
             });
         }
         let get = |c: usize, i: usize| cols[c].as_ref().and_then(|v| v[i].clone());
-        for i in 0..n {
-            let (Some(s), false) = (subject[i].clone(), times.is_null(i)) else {
+        for (i, subject) in subject.iter().enumerate().take(n) {
+            let (Some(s), false) = (subject.clone(), times.is_null(i)) else {
                 continue;
             };
             out.push(Evidence {
@@ -217,13 +222,19 @@ pub async fn run(
         .sql(&d.sql)
         .await
         .map_err(|e| sql_error(d, "planning", &e))?;
-    let batches = df.collect().await.map_err(|e| sql_error(d, "running", &e))?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| sql_error(d, "running", &e))?;
     let rows = evidence(&batches).map_err(|e| Error::Detector {
         path: d.sql_path.clone(),
         message: format!("reading its result: {e}"),
     })?;
     let n = rows.len();
-    let rows: Vec<Evidence> = rows.into_iter().filter(|r| scope.contains(r.time)).collect();
+    let rows: Vec<Evidence> = rows
+        .into_iter()
+        .filter(|r| scope.contains(r.time))
+        .collect();
     let findings = group(d, rows, detected_at);
     Ok(Outcome {
         detector_id: d.meta.id.clone(),
@@ -241,7 +252,10 @@ mod tests {
     fn errors_point_at_a_line() {
         let sql = "SELECT\n  actor_arn AS subject,\n  evnt_time\nFROM cloudtrail";
         assert_eq!(
-            locate(sql, "Schema error: No field named evnt_time. Valid fields are ..."),
+            locate(
+                sql,
+                "Schema error: No field named evnt_time. Valid fields are ..."
+            ),
             "line 3: "
         );
         assert_eq!(
@@ -249,7 +263,10 @@ mod tests {
             "line 3: "
         );
         assert_eq!(
-            locate(sql, "sql parser error: Expected: end of statement, found: x at Line: 4, Column: 2"),
+            locate(
+                sql,
+                "sql parser error: Expected: end of statement, found: x at Line: 4, Column: 2"
+            ),
             "line 4: "
         );
     }

@@ -33,13 +33,13 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
                 last_error = Some((name, source));
             }
         }
-        if failed.len() == pending.len() {
-            if let Some((name, source)) = last_error {
-                return Err(Error::Query {
-                    context: format!("creating view {name} (sql/views/{name}.sql)"),
-                    source,
-                });
-            }
+        if failed.len() == pending.len()
+            && let Some((name, source)) = last_error
+        {
+            return Err(Error::Query {
+                context: format!("creating view {name} (sql/views/{name}.sql)"),
+                source,
+            });
         }
         pending = failed;
     }

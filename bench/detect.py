@@ -1,0 +1,112 @@
+"""Detector benchmark driver (see bench/detect): times every detector of the pack in one
+`trailhound detect` run, DuckDB on the same SQL for the portable detectors, and prints both
+with their ratio."""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+SQL = ROOT / "sql"
+
+
+def trailhound_run(binary, lake):
+    """One `detect` over the whole lake: per-detector seconds (from its log), total wall
+    seconds, peak RSS in MiB, and findings."""
+    cmd = ["/usr/bin/time", "-f", "%e %M", binary, "-v", "detect", "--lake", lake,
+           "--no-write", "--format", "ndjson"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env={"TRAILHOUND_LOG": "info", "PATH": "/usr/bin:/bin"})
+    if p.returncode != 0:
+        sys.exit(f"trailhound detect failed:\n{p.stderr}")
+    per = {}
+    for m in re.finditer(r"detector ran detector=(\S+) findings=(\d+) rows=(\d+) seconds=([0-9.e-]+)", p.stderr):
+        per[m.group(1)] = (float(m.group(4)), int(m.group(2)))
+    wall, rss = p.stderr.strip().splitlines()[-1].split()
+    findings = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    return per, float(wall), int(rss) / 1024, findings
+
+
+def duckdb_session(lake):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table in ["cloudtrail", "lambda_invocations", "lambda_logs"]:
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lake}/{table}/**/*.parquet', "
+            "hive_partitioning = true, hive_types_autocast = false, union_by_name = true)")
+    # The views the portable detectors read, from the same files trailhound embeds.
+    for view in ["lambda_sessions", "lambda_functions"]:
+        con.execute(f"CREATE VIEW {view} AS {(SQL / 'views' / f'{view}.sql').read_text()}")
+    return con
+
+
+def duckdb_time(con, sql):
+    started = time.perf_counter()
+    rows = con.execute(sql).fetch_arrow_table().num_rows
+    return time.perf_counter() - started, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--lake", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+
+    ct_rows = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{a.lake}/cloudtrail/**/*.parquet')").fetchone()[0]
+    inv_rows = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{a.lake}/lambda_invocations/**/*.parquet')").fetchone()[0]
+    print(f"lake: {ct_rows:,} CloudTrail events, {inv_rows:,} Lambda invocations ({a.lake})")
+
+    runs = [trailhound_run(a.bin, a.lake) for _ in range(a.runs)]
+    walls = sorted(r[1] for r in runs)
+    median_run = sorted(runs, key=lambda r: r[1])[len(runs) // 2]
+    per, wall, rss, findings = median_run
+    total_detector_s = sum(s for s, _ in per.values())
+
+    metas = {p.stem: tomllib.loads(p.read_text()) for p in sorted((SQL / "detectors").glob("*.toml"))}
+    con = duckdb_session(a.lake)
+    print(f"\n{'detector':<28} {'trailhound s':>12} {'findings':>9} {'DuckDB s':>9} {'rows':>7} {'DuckDB/trailhound':>18}")
+    duck_total = th_portable = 0.0
+    for did, meta in metas.items():
+        th_s, n = per.get(did, (float('nan'), 0))
+        if meta.get("portable"):
+            sql = (SQL / "detectors" / f"{did}.sql").read_text()
+            times = []
+            for _ in range(a.runs):
+                s, rows = duckdb_time(con, sql)
+                times.append(s)
+            d = sorted(times)[len(times) // 2]
+            duck_total += d
+            th_portable += th_s
+            print(f"{did:<28} {th_s:>12.2f} {n:>9} {d:>9.2f} {rows:>7} {d / th_s:>17.2f}x")
+        else:
+            print(f"{did:<28} {th_s:>12.2f} {n:>9} {'-':>9} {'-':>7} {'(DataFusion SQL)':>18}")
+    print(f"\nwhole pack: {len(per)} detectors, {sum(n for _, n in per.values())} findings; "
+          f"trailhound detect wall {wall:.2f} s (median of {a.runs}: {', '.join(f'{w:.2f}' for w in walls)}), "
+          f"detectors {total_detector_s:.2f} s, peak RSS {rss:.0f} MiB")
+    print(f"portable detectors: trailhound {th_portable:.2f} s, DuckDB {duck_total:.2f} s, "
+          f"ratio DuckDB/trailhound {duck_total / th_portable:.2f}x")
+    rate = ct_rows / wall
+    print(f"throughput: {rate:,.0f} CloudTrail events/s through the whole pack")
+
+    labels = Path(a.lake) / "labels.json"
+    if labels.exists():
+        p = subprocess.run([a.bin, "eval", "--lake", a.lake, "--labels", str(labels), "--json"],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            r = json.loads(p.stdout)
+            print(f"eval: recall {r['recall']:.2f}, precision {r['precision']:.2f}, "
+                  f"{r['false_findings']} false findings = {r['false_findings_per_function_week'] * 100:.2f} "
+                  f"per 100 function-weeks over {r['function_weeks']:.0f} function-weeks")
+
+
+if __name__ == "__main__":
+    main()
