@@ -1,6 +1,7 @@
 -- Ways to keep a foothold through Lambda: a resource policy that lets anyone (or another
 -- account) invoke a function, a function URL without authentication, a layer from another
--- account, and new code deployed by a Lambda function role.
+-- account, and new code deployed by a Lambda function role or by a principal that never
+-- deployed before (after seven days of history in which others did: the CI role).
 WITH lambda_calls AS (
     SELECT
         c.*,
@@ -19,6 +20,17 @@ WITH lambda_calls AS (
 ),
 function_roles AS (
     SELECT DISTINCT actor_arn AS function_role FROM lambda_functions
+),
+deployers AS (
+    SELECT actor_arn AS deployer, min(event_time) AS first_deploy
+    FROM lambda_calls
+    WHERE event_name LIKE 'UpdateFunctionCode%' AND error_code IS NULL
+    GROUP BY actor_arn
+),
+history AS (
+    SELECT
+        (SELECT min(event_time) FROM cloudtrail) AS lake_since,
+        (SELECT min(first_deploy) FROM deployers) AS first_deploy_by_anyone
 ),
 flagged AS (
     SELECT
@@ -42,9 +54,16 @@ flagged AS (
                 THEN 'layer from another account: ' || layers
             WHEN event_name LIKE 'UpdateFunctionCode%' AND r.function_role IS NOT NULL
                 THEN 'function code changed by a Lambda function role'
+            WHEN event_name LIKE 'UpdateFunctionCode%'
+                 AND d.first_deploy >= h.lake_since + INTERVAL '7 days'
+                 AND h.first_deploy_by_anyone < d.first_deploy
+                 AND l.event_time < d.first_deploy + INTERVAL '1 hour'
+                THEN 'function code deployed by a principal that never deployed before'
         END AS why
     FROM lambda_calls l
+    CROSS JOIN history h
     LEFT JOIN function_roles r ON r.function_role = l.actor_arn
+    LEFT JOIN deployers d ON d.deployer = l.actor_arn
 )
 SELECT
     coalesce(actor_arn, user_identity_arn, 'unknown principal') AS subject,
