@@ -142,15 +142,14 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         }
         None => write_findings(&mut std::io::stdout().lock(), &findings, format)?,
     }
+    let written = if args.no_write {
+        "not written".to_string()
+    } else {
+        format!("{new} new in {}/findings", lake.uri())
+    };
     eprintln!(
-        "{} findings ({} new in {}/findings) from {} detectors in {:.1} s{}",
+        "{} findings ({written}) from {} detectors in {:.1} s{}",
         findings.len(),
-        if args.no_write {
-            "none written".to_string()
-        } else {
-            new.to_string()
-        },
-        lake.uri(),
         outcomes.len(),
         started.elapsed().as_secs_f64(),
         if failures.is_empty() {
