@@ -81,6 +81,13 @@ pub async fn run_detectors(
     let detected_at = now_micros();
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
+    let started = std::time::Instant::now();
+    progress.set_message("the views detectors share");
+    if let Err(e) = detectors::views::materialize(ctx).await {
+        progress.finish_and_clear();
+        return (outcomes, vec![e.to_string()]);
+    }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "shared views computed");
     for d in detectors {
         progress.set_message(d.meta.id.clone());
         match detectors::runner::run(ctx, d, scope, detected_at).await {

@@ -319,6 +319,7 @@ async fn run_one(d: &Detector, i: usize, test: &GoldenTest) -> Result<Vec<Findin
     write_lake(dir.path(), &rows)?;
     let lake = Lake::open(&dir.path().display().to_string(), None)?;
     let ctx = crate::session::open(&lake, None).await?;
+    crate::views::materialize(&ctx).await?;
     let outcome = run(&ctx, d, Scope::default(), 0).await?;
     Ok(outcome.findings)
 }

@@ -22,7 +22,15 @@ pub fn embedded() -> Vec<(&'static str, &'static str)> {
 /// Create every view in `ctx` (after the lake tables and UDFs). A view may read another:
 /// views are created in rounds until all exist, and a view that never can is an error.
 pub async fn register(ctx: &SessionContext) -> Result<()> {
-    let mut pending = embedded();
+    register_except(ctx, &[]).await
+}
+
+/// [`register`], leaving out the views named in `skip`.
+async fn register_except(ctx: &SessionContext, skip: &[&str]) -> Result<()> {
+    let mut pending: Vec<(&str, &str)> = embedded()
+        .into_iter()
+        .filter(|(name, _)| !skip.contains(name))
+        .collect();
     while !pending.is_empty() {
         let mut failed = Vec::new();
         let mut last_error = None;
@@ -42,6 +50,33 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
             });
         }
         pending = failed;
+    }
+    Ok(())
+}
+
+/// Views that many detectors read and that are small: computed once per detector run.
+pub const MATERIALIZED: &[&str] = &["lambda_roles", "lambda_functions"];
+
+/// Replace the [`MATERIALIZED`] views by in-memory tables of their rows, and recreate the views
+/// that read them (a view keeps the plan of what it read when it was created).
+pub async fn materialize(ctx: &SessionContext) -> Result<()> {
+    let err = |name: &str| {
+        let name = name.to_string();
+        move |source| Error::Query {
+            context: format!("computing view {name}"),
+            source,
+        }
+    };
+    for (i, name) in MATERIALIZED.iter().enumerate() {
+        let df = ctx.table(*name).await.map_err(err(name))?;
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(err(name))?;
+        let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+            .map_err(err(name))?;
+        ctx.deregister_table(*name).map_err(err(name))?;
+        ctx.register_table(*name, std::sync::Arc::new(table))
+            .map_err(err(name))?;
+        register_except(ctx, &MATERIALIZED[..=i]).await?;
     }
     Ok(())
 }

@@ -10,7 +10,4 @@ FROM cloudtrail c
 WHERE c.user_identity_type = 'AssumedRole'
   AND c.session_issuer_type = 'Role'
   AND c.session_name IS NOT NULL
-  AND c.actor_arn IN (
-      SELECT DISTINCT actor_arn FROM cloudtrail
-      WHERE user_identity_type = 'AssumedRole' AND user_agent LIKE '%exec-env/AWS_Lambda_%'
-  )
+  AND c.actor_arn IN (SELECT actor_arn FROM lambda_roles)
