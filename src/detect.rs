@@ -87,7 +87,10 @@ pub async fn run_detectors(
         progress.finish_and_clear();
         return (outcomes, vec![e.to_string()]);
     }
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "shared views computed");
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "shared views computed"
+    );
     for d in detectors {
         progress.set_message(d.meta.id.clone());
         match detectors::runner::run(ctx, d, scope, detected_at).await {

@@ -585,3 +585,65 @@ fn stratus_red_team_techniques() {
         assert!(ids.contains(detector), "{technique}: {ids:?}");
     }
 }
+
+/// Detect over a lake in S3 (the local emulator): findings are written into the bucket once.
+#[tokio::test(flavor = "multi_thread")]
+async fn detect_over_an_s3_lake() {
+    emulator();
+    let s3 = s3().await;
+    let bucket = unique_bucket("detect");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let o = run(bin()
+        .args(["simulate", "--out"])
+        .arg(&data)
+        .args([
+            "--functions",
+            "6",
+            "--days",
+            "4",
+            "--events-per-day",
+            "1500",
+        ])
+        .args(["--attacks", "defense-evasion,lambda-persistence", "--json"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lake = format!("s3://{bucket}/lake");
+    let (lake2, src) = (lake.clone(), data.join("AWSLogs"));
+    tokio::task::spawn_blocking(move || ingest(&[src], &lake2))
+        .await
+        .unwrap();
+    let lake2 = lake.clone();
+    let (findings, stderr) = tokio::task::spawn_blocking(move || detect(&lake2, &[]))
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = findings.iter().map(detector_of).collect();
+    assert!(
+        ids.contains("defense-evasion") && ids.contains("lambda-persistence"),
+        "{ids:?}"
+    );
+    assert!(
+        stderr.contains(&format!("({} new in {lake}/findings)", findings.len())),
+        "{stderr}"
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("lake/findings/dt=")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .any(|k| k.ends_with(".parquet")),
+        "{listed:?}"
+    );
+    let lake2 = lake.clone();
+    let (_, stderr) = tokio::task::spawn_blocking(move || detect(&lake2, &[]))
+        .await
+        .unwrap();
+    assert!(stderr.contains("(0 new"), "{stderr}");
+}

@@ -71,8 +71,8 @@ pub async fn materialize(ctx: &SessionContext) -> Result<()> {
         let df = ctx.table(*name).await.map_err(err(name))?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(err(name))?;
-        let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
-            .map_err(err(name))?;
+        let table =
+            datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(err(name))?;
         ctx.deregister_table(*name).map_err(err(name))?;
         ctx.register_table(*name, std::sync::Arc::new(table))
             .map_err(err(name))?;
