@@ -1,7 +1,7 @@
 -- A permission the role has long held without using, suddenly used: the first successful call
--- of an IAM action by a Lambda function role with at least seven days and a hundred calls of
--- history without it. (Until the IAM table is ingested, "granted" is read from success:
--- AWS allowed the call.)
+-- of an IAM action by a Lambda function role with at least seven days of history without it
+-- and a hundred calls on the days before. (Until the IAM table is ingested, "granted" is read
+-- from success: AWS allowed the call.)
 WITH roles AS (
     SELECT actor_arn, min(first_seen) AS active_since
     FROM lambda_functions
@@ -23,12 +23,19 @@ first_use AS (
     FROM actions
     GROUP BY actor_arn, action
 ),
+daily AS (
+    SELECT actor_arn, dt, count(*) AS calls
+    FROM cloudtrail
+    WHERE actor_arn IN (SELECT actor_arn FROM lambda_roles)
+    GROUP BY actor_arn, dt
+),
 history AS (
-    SELECT f.actor_arn, f.action, f.first_time, r.active_since, count(*) AS calls_before
+    -- The role's calls on the days before the first use.
+    SELECT f.actor_arn, f.action, f.first_time, r.active_since, sum(d.calls) AS calls_before
     FROM first_use f
     JOIN roles r ON r.actor_arn = f.actor_arn
-    JOIN lambda_sessions s
-      ON s.actor_arn = f.actor_arn AND s.event_time < f.first_time
+    JOIN daily d
+      ON d.actor_arn = f.actor_arn AND d.dt < CAST(CAST(f.first_time AS DATE) AS VARCHAR)
     WHERE f.first_time >= r.active_since + INTERVAL '7 days'
     GROUP BY f.actor_arn, f.action, f.first_time, r.active_since
 ),
