@@ -27,6 +27,20 @@ pub fn lake_tables() -> Vec<(&'static str, SchemaRef)> {
     ]
 }
 
+/// The schema with its text columns read as string views: the engine then points into the
+/// decoded Parquet pages instead of copying every string.
+fn string_views(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
 fn query_err(
     context: impl Into<String>,
 ) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
@@ -36,9 +50,14 @@ fn query_err(
 
 /// A session with every lake table registered.
 pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Decode the columns a filter reads first and the others only for matching rows: most
+    // detectors keep a handful of rows out of millions.
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(query_err("registering JSON functions"))?;
@@ -50,6 +69,7 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
     let partitioned: Vec<(&str, SchemaRef, &[&str])> = lake_tables()
         .into_iter()
         .map(|(n, s)| (n, s, &pipeline::cloudtrail::table::PARTITION_COLUMNS[..]))
+        .map(|(n, s, p)| (n, string_views(&s), p))
         .chain(std::iter::once((
             crate::store::TABLE,
             crate::finding::schema(),

@@ -1,10 +1,17 @@
 -- A Lambda function role's credentials used outside the function: a call without the Lambda
 -- runtime's marker in the user agent, from an address none of the role's calls from the
 -- runtime ever came from. Stolen credentials (SSRF, a leaked environment) show this way.
-WITH runtime_addresses AS (
-    SELECT DISTINCT actor_arn, source_ip_address
+WITH addresses AS (
+    SELECT
+        actor_arn,
+        source_ip_address,
+        max(CASE WHEN from_lambda_runtime THEN 1 ELSE 0 END) AS from_runtime
     FROM lambda_sessions
-    WHERE from_lambda_runtime
+    WHERE source_ip_address IS NOT NULL
+    GROUP BY actor_arn, source_ip_address
+),
+foreign_addresses AS (
+    SELECT actor_arn, source_ip_address FROM addresses WHERE from_runtime = 0
 )
 SELECT
     s.actor_arn AS subject,
@@ -24,12 +31,10 @@ SELECT
     s.region,
     'the role of ' || s.function_name || ' called ' || s.event_name || ' from ' || s.source_ip_address
         || ' without the Lambda runtime, an address its function never uses' AS reason
-FROM lambda_sessions s
-LEFT JOIN runtime_addresses r
-    ON r.actor_arn = s.actor_arn AND r.source_ip_address = s.source_ip_address
+FROM foreign_addresses f
+JOIN lambda_sessions s
+  ON s.actor_arn = f.actor_arn AND s.source_ip_address = f.source_ip_address
 WHERE NOT s.from_lambda_runtime
   AND s.user_identity_invoked_by IS NULL
-  AND s.source_ip_address IS NOT NULL
   AND s.source_ip_address NOT LIKE '%.amazonaws.com'
   AND s.source_ip_address <> 'AWS Internal'
-  AND r.source_ip_address IS NULL

@@ -1,6 +1,7 @@
 -- Calls with a function's credentials while the function was not running. Lambda freezes an
 -- execution environment between invocations, so its code cannot call AWS then; a call at
--- such a time comes from somewhere else. Only for functions whose invocation logs cover the
+-- such a time comes from somewhere else. Time is counted in whole minutes: a call in a minute
+-- in which any invocation ran (with its init phase) counts as made while running. Only for functions whose invocation logs cover the
 -- time (without the logs there is nothing to compare with, and nothing fires).
 WITH runs AS (
     -- Each invocation in microseconds since the epoch, widened by its init phase and two
@@ -15,8 +16,7 @@ WITH runs AS (
     WHERE start_time IS NOT NULL
 ),
 run_minutes AS (
-    SELECT function_name, run_from, run_to,
-           unnest(range(run_from / 60000000, run_to / 60000000 + 1)) AS minute
+    SELECT function_name, unnest(range(run_from / 60000000, run_to / 60000000 + 1)) AS minute
     FROM runs
 ),
 coverage AS (
@@ -24,36 +24,46 @@ coverage AS (
     FROM runs
     GROUP BY function_name
 ),
-calls AS (
-    SELECT s.*, CAST(s.event_time AS BIGINT) AS t, CAST(s.event_time AS BIGINT) / 60000000 AS minute
-    FROM lambda_sessions s
-    JOIN coverage c
-      ON c.function_name = s.function_name
+call_minutes AS (
+    -- The minutes in which the function's role made calls, within its logs' time.
+    SELECT s.function_name, CAST(s.event_time AS BIGINT) / 60000000 AS minute
+    FROM coverage c
+    JOIN lambda_sessions s
+      ON s.function_name = c.function_name
      AND CAST(s.event_time AS BIGINT) BETWEEN c.logs_from AND c.logs_to
     WHERE s.user_identity_invoked_by IS NULL
+    GROUP BY s.function_name, CAST(s.event_time AS BIGINT) / 60000000
+),
+idle_minutes AS (
+    -- Minutes with calls and no invocation running at any moment of them.
+    SELECT function_name, minute
+    FROM (
+        SELECT function_name, minute, 0 AS running FROM call_minutes
+        UNION ALL
+        SELECT function_name, minute, 1 AS running FROM run_minutes
+    ) m
+    GROUP BY function_name, minute
+    HAVING max(running) = 0
 )
 SELECT
-    actor_arn AS subject,
-    event_time,
-    actor_arn,
-    function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
-    'the role of ' || function_name || ' called ' || event_name || ' while no invocation of '
-        || function_name || ' was running' AS reason
-FROM calls k
-WHERE NOT EXISTS (
-    SELECT 1 FROM run_minutes m
-    WHERE m.function_name = k.function_name
-      AND m.minute = k.minute
-      AND k.t BETWEEN m.run_from AND m.run_to
-)
+    s.actor_arn AS subject,
+    s.event_time,
+    s.actor_arn,
+    s.function_name,
+    s.event_id,
+    s.source_uri,
+    s.source_record_index,
+    s.source_ip_address,
+    s.user_agent,
+    s.user_identity_access_key_id AS access_key_id,
+    s.event_source,
+    s.event_name,
+    s.error_code,
+    s.account_id,
+    s.region,
+    'the role of ' || s.function_name || ' called ' || s.event_name || ' while no invocation of '
+        || s.function_name || ' was running' AS reason
+FROM idle_minutes i
+JOIN lambda_sessions s
+  ON s.function_name = i.function_name AND CAST(s.event_time AS BIGINT) / 60000000 = i.minute
+WHERE s.user_identity_invoked_by IS NULL

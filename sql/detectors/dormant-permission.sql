@@ -63,8 +63,8 @@ SELECT
     c.region,
     d.action || ' used for the first time, after ' || CAST(d.calls_before AS VARCHAR)
         || ' calls since ' || CAST(CAST(d.active_since AS DATE) AS VARCHAR) || ' without it' AS reason
-FROM cloudtrail c
-JOIN dormant d
+FROM dormant d
+JOIN cloudtrail c
   ON c.actor_arn = d.actor_arn AND c.event_source = d.event_source AND c.event_name = d.event_name
 WHERE c.error_code IS NULL
   AND c.event_time < d.first_time + INTERVAL '1 hour'

@@ -38,7 +38,8 @@ SELECT
     i.region,
     CAST(s.failures AS VARCHAR) || ' of ' || CAST(s.invocations AS VARCHAR)
         || ' invocations failed in the hour (' || i.status || coalesce(': ' || i.error_type, '') || ')' AS reason
-FROM lambda_invocations i
-JOIN storms s ON s.function_name = i.function_name AND date_trunc('hour', i.start_time) = s.hour
-LEFT JOIN roles r ON r.function_name = i.function_name
+FROM storms s
+LEFT JOIN roles r ON r.function_name = s.function_name
+JOIN lambda_invocations i
+  ON i.function_name = s.function_name AND date_trunc('hour', i.start_time) = s.hour
 WHERE i.status <> 'success'

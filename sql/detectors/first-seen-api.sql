@@ -53,7 +53,7 @@ SELECT
     c.account_id,
     c.region,
     'first ' || n.action || ' by this role, active since ' || CAST(CAST(n.active_since AS DATE) AS VARCHAR) AS reason
-FROM cloudtrail c
-JOIN new_calls n
+FROM new_calls n
+JOIN cloudtrail c
   ON c.actor_arn = n.actor_arn AND c.event_source = n.event_source AND c.event_name = n.event_name
 WHERE c.event_time < n.first_time + INTERVAL '1 hour'

@@ -34,6 +34,7 @@ SELECT
     i.region,
     CAST(f.invocations AS VARCHAR) || ' invocations in the hour, ' || CAST(f.median_hour AS VARCHAR)
         || ' in its median hour' AS reason
-FROM lambda_invocations i
-JOIN floods f ON f.function_name = i.function_name AND date_trunc('hour', i.start_time) = f.hour
-LEFT JOIN roles r ON r.function_name = i.function_name
+FROM floods f
+LEFT JOIN roles r ON r.function_name = f.function_name
+JOIN lambda_invocations i
+  ON i.function_name = f.function_name AND date_trunc('hour', i.start_time) = f.hour

@@ -22,9 +22,9 @@ SELECT
     'ran ' || CAST(CAST(i.duration_ms AS BIGINT) AS VARCHAR) || ' ms (median '
         || CAST(CAST(u.median_ms AS BIGINT) AS VARCHAR) || ' ms) using '
         || CAST(i.max_memory_used_mb AS VARCHAR) || ' of ' || CAST(i.memory_size_mb AS VARCHAR) || ' MB' AS reason
-FROM lambda_invocations i
-JOIN usual u ON u.function_name = i.function_name
-LEFT JOIN roles r ON r.function_name = i.function_name
+FROM usual u
+LEFT JOIN roles r ON r.function_name = u.function_name
+JOIN lambda_invocations i ON i.function_name = u.function_name
 WHERE u.invocations >= 50
   AND i.max_memory_used_mb >= 0.9 * i.memory_size_mb
   AND i.duration_ms >= 4 * u.median_ms
