@@ -41,7 +41,7 @@ def duckdb_session(lake):
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lake}/{table}/**/*.parquet', "
             "hive_partitioning = true, hive_types_autocast = false, union_by_name = true)")
     # The views the portable detectors read, from the same files trailhound embeds.
-    for view in ["lambda_roles", "lambda_sessions", "lambda_functions"]:
+    for view in ["lambda_runtime_calls", "lambda_roles", "lambda_sessions", "lambda_functions"]:
         con.execute(f"CREATE VIEW {view} AS {(SQL / 'views' / f'{view}.sql').read_text()}")
     return con
 

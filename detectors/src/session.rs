@@ -58,6 +58,12 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
+    // A hash join's build side as a filter on its probe side's scan costs more here than it
+    // saves: evaluated row by row over millions of rows before they are read.
+    config
+        .options_mut()
+        .optimizer
+        .enable_join_dynamic_filter_pushdown = false;
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(query_err("registering JSON functions"))?;

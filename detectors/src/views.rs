@@ -55,7 +55,7 @@ async fn register_except(ctx: &SessionContext, skip: &[&str]) -> Result<()> {
 }
 
 /// Views that many detectors read and that are small: computed once per detector run.
-pub const MATERIALIZED: &[&str] = &["lambda_roles", "lambda_functions"];
+pub const MATERIALIZED: &[&str] = &["lambda_runtime_calls", "lambda_roles", "lambda_functions"];
 
 /// Replace the [`MATERIALIZED`] views by in-memory tables of their rows, and recreate the views
 /// that read them (a view keeps the plan of what it read when it was created).

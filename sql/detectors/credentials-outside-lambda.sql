@@ -1,17 +1,20 @@
 -- A Lambda function role's credentials used outside the function: a call without the Lambda
 -- runtime's marker in the user agent, from an address none of the role's calls from the
 -- runtime ever came from. Stolen credentials (SSRF, a leaked environment) show this way.
-WITH addresses AS (
-    SELECT
-        actor_arn,
-        source_ip_address,
-        max(CASE WHEN from_lambda_runtime THEN 1 ELSE 0 END) AS from_runtime
-    FROM lambda_sessions
+WITH runtime_addresses AS (
+    SELECT DISTINCT actor_arn, source_ip_address
+    FROM lambda_runtime_calls
     WHERE source_ip_address IS NOT NULL
-    GROUP BY actor_arn, source_ip_address
 ),
-foreign_addresses AS (
-    SELECT actor_arn, source_ip_address FROM addresses WHERE from_runtime = 0
+other_calls AS (
+    -- Calls of function roles from addresses none of the role's runtime calls came from.
+    SELECT s.*
+    FROM lambda_sessions s
+    WHERE s.source_ip_address IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM runtime_addresses r
+          WHERE r.actor_arn = s.actor_arn AND r.source_ip_address = s.source_ip_address
+      )
 )
 SELECT
     s.actor_arn AS subject,
@@ -31,9 +34,7 @@ SELECT
     s.region,
     'the role of ' || s.function_name || ' called ' || s.event_name || ' from ' || s.source_ip_address
         || ' without the Lambda runtime, an address its function never uses' AS reason
-FROM foreign_addresses f
-JOIN lambda_sessions s
-  ON s.actor_arn = f.actor_arn AND s.source_ip_address = f.source_ip_address
+FROM other_calls s
 WHERE NOT s.from_lambda_runtime
   AND s.user_identity_invoked_by IS NULL
   AND s.source_ip_address NOT LIKE '%.amazonaws.com'

@@ -12,17 +12,18 @@ WITH hourly AS (
     GROUP BY function_name, date_trunc('hour', start_time)
 ),
 usual AS (
-    SELECT function_name, sum(failures) AS failures, sum(invocations) AS invocations
+    SELECT
+        *,
+        sum(failures) OVER (PARTITION BY function_name) AS all_failures,
+        sum(invocations) OVER (PARTITION BY function_name) AS all_invocations
     FROM hourly
-    GROUP BY function_name
 ),
 storms AS (
-    SELECT h.function_name, h.hour, h.invocations, h.failures
-    FROM hourly h
-    JOIN usual u ON u.function_name = h.function_name
-    WHERE h.invocations >= 20
-      AND h.failures * 2 >= h.invocations
-      AND (u.failures - h.failures) * 10 < (u.invocations - h.invocations)
+    SELECT function_name, hour, invocations, failures
+    FROM usual
+    WHERE invocations >= 20
+      AND failures * 2 >= invocations
+      AND (all_failures - failures) * 10 < (all_invocations - invocations)
 ),
 roles AS (
     SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name

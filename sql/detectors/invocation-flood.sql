@@ -7,18 +7,19 @@ WITH hourly AS (
     GROUP BY function_name, date_trunc('hour', start_time)
 ),
 usual AS (
-    SELECT function_name, median(invocations) AS median_hour,
-           min(hour) AS first_hour, max(hour) AS last_hour
+    SELECT
+        *,
+        median(invocations) OVER (PARTITION BY function_name) AS median_hour,
+        min(hour) OVER (PARTITION BY function_name) AS first_hour,
+        max(hour) OVER (PARTITION BY function_name) AS last_hour
     FROM hourly
-    GROUP BY function_name
 ),
 floods AS (
-    SELECT h.function_name, h.hour, h.invocations, u.median_hour
-    FROM hourly h
-    JOIN usual u ON u.function_name = h.function_name
-    WHERE u.last_hour >= u.first_hour + INTERVAL '3 days'
-      AND h.invocations >= 100
-      AND h.invocations >= 10 * u.median_hour
+    SELECT function_name, hour, invocations, median_hour
+    FROM usual
+    WHERE last_hour >= first_hour + INTERVAL '3 days'
+      AND invocations >= 100
+      AND invocations >= 10 * median_hour
 ),
 roles AS (
     SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name

@@ -1,11 +1,10 @@
 -- Each Lambda function seen in CloudTrail with its execution role: the sessions the role's
 -- credentials opened from the function's runtime, named after the function.
 SELECT
-    session_name AS function_name,
+    function_name,
     actor_arn,
-    count(*) AS calls,
-    min(event_time) AS first_seen,
-    max(event_time) AS last_seen
-FROM lambda_sessions
-WHERE from_lambda_runtime
-GROUP BY session_name, actor_arn
+    sum(calls) AS calls,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM lambda_runtime_calls
+GROUP BY function_name, actor_arn
