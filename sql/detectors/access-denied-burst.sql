@@ -12,7 +12,7 @@ WITH denied AS (
 counted AS (
     SELECT
         *,
-        count(*) OVER (PARTITION BY actor_arn ORDER BY event_time
+        count(*) OVER (PARTITION BY actor_arn, function_name ORDER BY event_time
             RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING) AS nearby
     FROM denied
 )

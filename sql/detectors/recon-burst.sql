@@ -12,18 +12,18 @@ WITH discovery AS (
 marked AS (
     SELECT
         *,
-        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, event_source, event_name ORDER BY event_time)
+        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, function_name, event_source, event_name ORDER BY event_time)
                   >= event_time - INTERVAL '10 minutes' THEN 0 ELSE 1 END AS fresh_api,
-        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, event_source ORDER BY event_time)
+        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, function_name, event_source ORDER BY event_time)
                   >= event_time - INTERVAL '10 minutes' THEN 0 ELSE 1 END AS fresh_service
     FROM discovery
 ),
 counted AS (
     SELECT
         *,
-        sum(fresh_api) OVER (PARTITION BY actor_arn ORDER BY event_time
+        sum(fresh_api) OVER (PARTITION BY actor_arn, function_name ORDER BY event_time
             RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING) AS apis,
-        sum(fresh_service) OVER (PARTITION BY actor_arn ORDER BY event_time
+        sum(fresh_service) OVER (PARTITION BY actor_arn, function_name ORDER BY event_time
             RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING) AS services
     FROM marked
 )

@@ -1,6 +1,6 @@
--- One principal reading many different secrets or parameters within minutes. A function reads
--- the few it is configured with; reading ten or more distinct ones in ten minutes is
--- harvesting. A call naming several (GetParameters, BatchGetSecretValue with a list) counts
+-- One principal (one session of a role: functions sharing a role are apart) reading many
+-- different secrets or parameters within minutes. A function reads the few it is configured
+-- with; reading ten or more distinct ones in ten minutes is harvesting. A call naming several (GetParameters, BatchGetSecretValue with a list) counts
 -- each name; a BatchGetSecretValue by filter reads every secret that matches and counts as ten.
 WITH reads AS (
     SELECT
@@ -29,7 +29,7 @@ marked AS (
         *,
         -- A read counts as new when the principal did not read the same secret in the ten
         -- minutes before.
-        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, secret ORDER BY event_time)
+        CASE WHEN lag(event_time) OVER (PARTITION BY actor_arn, session_name, secret ORDER BY event_time)
                   >= event_time - INTERVAL '10 minutes'
              THEN 0 ELSE secrets_read END AS fresh
     FROM reads
@@ -38,7 +38,7 @@ marked AS (
 counted AS (
     SELECT
         *,
-        sum(fresh) OVER (PARTITION BY actor_arn ORDER BY event_time
+        sum(fresh) OVER (PARTITION BY actor_arn, session_name ORDER BY event_time
             RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING) AS distinct_secrets
     FROM marked
 )
