@@ -37,5 +37,5 @@ SELECT
 FROM other_calls s
 WHERE NOT s.from_lambda_runtime
   AND s.user_identity_invoked_by IS NULL
-  AND s.source_ip_address NOT LIKE '%.amazonaws.com'
+  AND NOT ends_with(s.source_ip_address, '.amazonaws.com')
   AND s.source_ip_address <> 'AWS Internal'

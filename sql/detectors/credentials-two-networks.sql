@@ -12,7 +12,7 @@ WITH addresses AS (
     WHERE user_identity_access_key_id IS NOT NULL
       AND user_identity_invoked_by IS NULL
       AND source_ip_address IS NOT NULL
-      AND source_ip_address NOT LIKE '%.amazonaws.com'
+      AND NOT ends_with(source_ip_address, '.amazonaws.com')
       AND source_ip_address <> 'AWS Internal'
     GROUP BY user_identity_access_key_id, source_ip_address
 ),

@@ -11,5 +11,5 @@ FROM cloudtrail
 WHERE user_identity_type = 'AssumedRole'
   AND session_issuer_type = 'Role'
   AND session_name IS NOT NULL
-  AND user_agent LIKE '%exec-env/AWS_Lambda_%'
+  AND contains(user_agent, 'exec-env/AWS_Lambda_')
 GROUP BY actor_arn, session_name, source_ip_address
