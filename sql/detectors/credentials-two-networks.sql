@@ -19,35 +19,39 @@ WITH addresses AS (
 networks AS (
     SELECT
         access_key_id,
-        source_ip_address,
         first_time,
         last_time,
         CASE
-            WHEN source_ip_address LIKE '%:%'
+            WHEN contains(source_ip_address, ':')
                 THEN split_part(source_ip_address, ':', 1) || ':' || split_part(source_ip_address, ':', 2)
                      || ':' || split_part(source_ip_address, ':', 3)
             ELSE split_part(source_ip_address, '.', 1) || '.' || split_part(source_ip_address, '.', 2)
         END AS network
     FROM addresses
 ),
-uses AS (
+spans AS (
+    -- When each key was used from each network.
     SELECT access_key_id, network, min(first_time) AS first_time, max(last_time) AS last_time
     FROM networks
     GROUP BY access_key_id, network
 ),
-pairs AS (
-    SELECT DISTINCT a.access_key_id, a.network, b.network AS other_network
-    FROM uses a
-    JOIN uses b
-      ON a.access_key_id = b.access_key_id
-     AND a.network <> b.network
-     AND a.first_time <= b.last_time + INTERVAL '10 minutes'
-     AND b.first_time <= a.last_time + INTERVAL '10 minutes'
+neighbours AS (
+    -- Per key, its spans in time order: the latest end before each span and the earliest
+    -- start after it (every other span is another network).
+    SELECT
+        *,
+        max(last_time) OVER (PARTITION BY access_key_id ORDER BY first_time, network
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_last,
+        min(first_time) OVER (PARTITION BY access_key_id ORDER BY first_time, network
+            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_first,
+        count(*) OVER (PARTITION BY access_key_id) AS networks
+    FROM spans
 ),
 flagged AS (
-    SELECT DISTINCT n.access_key_id, n.source_ip_address, p.network, p.other_network
-    FROM networks n
-    JOIN pairs p ON p.access_key_id = n.access_key_id AND p.network = n.network
+    SELECT access_key_id, network, networks
+    FROM neighbours
+    WHERE previous_last >= first_time - INTERVAL '10 minutes'
+       OR next_first <= last_time + INTERVAL '10 minutes'
 )
 SELECT
     c.user_identity_access_key_id AS subject,
@@ -65,8 +69,14 @@ SELECT
     c.error_code,
     c.account_id,
     c.region,
-    'one access key used from networks ' || f.network || ' and ' || f.other_network || ' within minutes' AS reason
+    'one access key used from network ' || f.network || ' and ' || CAST(f.networks - 1 AS VARCHAR)
+        || ' other network(s) within minutes' AS reason
 FROM flagged f
-JOIN cloudtrail c
-  ON f.access_key_id = c.user_identity_access_key_id AND f.source_ip_address = c.source_ip_address
+JOIN cloudtrail c ON c.user_identity_access_key_id = f.access_key_id
 WHERE c.user_identity_invoked_by IS NULL
+  AND f.network = CASE
+        WHEN contains(c.source_ip_address, ':')
+            THEN split_part(c.source_ip_address, ':', 1) || ':' || split_part(c.source_ip_address, ':', 2)
+                 || ':' || split_part(c.source_ip_address, ':', 3)
+        ELSE split_part(c.source_ip_address, '.', 1) || '.' || split_part(c.source_ip_address, '.', 2)
+    END
