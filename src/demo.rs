@@ -207,7 +207,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("4. running {} detectors over it", registry.detectors.len());
     let selected: Vec<_> = registry.detectors.iter().collect();
     let (outcomes, failures) =
-        crate::detect::run_detectors(&ctx, &selected, Scope::default()).await;
+        crate::detect::run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
     if let Some(f) = failures.first() {
         anyhow::bail!("a detector failed: {f}");
     }

@@ -23,8 +23,11 @@ fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// Open a lake (local or S3) and a session over it.
-pub async fn open_lake(uri: &str) -> anyhow::Result<(Lake, SessionContext)> {
+/// Open a lake (local or S3) and a session over it with `views`.
+pub async fn open_lake(
+    uri: &str,
+    views: &[detectors::views::View],
+) -> anyhow::Result<(Lake, SessionContext)> {
     let (s3, sdk) = if uri.starts_with("s3://") {
         let sdk = pipeline::aws::sdk_config().await;
         (Some(pipeline::aws::s3_client(&sdk)), Some(sdk))
@@ -38,7 +41,7 @@ pub async fn open_lake(uri: &str) -> anyhow::Result<(Lake, SessionContext)> {
         (None, None)
     };
     let lake = Lake::open(uri, s3).with_context(|| format!("opening lake {uri}"))?;
-    let ctx = detectors::session::open(&lake, sdk.as_ref()).await?;
+    let ctx = detectors::session::open_with(&lake, sdk.as_ref(), views).await?;
     Ok((lake, ctx))
 }
 
@@ -74,6 +77,7 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 /// Run `detectors` over the session; a detector that fails is reported and the others run.
 pub async fn run_detectors(
     ctx: &SessionContext,
+    views: &[detectors::views::View],
     detectors: &[&Detector],
     scope: Scope,
 ) -> (Vec<Outcome>, Vec<String>) {
@@ -83,7 +87,7 @@ pub async fn run_detectors(
     let mut failures = Vec::new();
     let started = std::time::Instant::now();
     progress.set_message("the views detectors share");
-    if let Err(e) = detectors::views::materialize(ctx).await {
+    if let Err(e) = detectors::views::materialize(ctx, views).await {
         progress.finish_and_clear();
         return (outcomes, vec![e.to_string()]);
     }
@@ -123,8 +127,8 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError("--format parquet needs --out FILE".into()).into());
     }
     let started = std::time::Instant::now();
-    let (lake, ctx) = open_lake(&args.lake).await?;
-    let (outcomes, failures) = run_detectors(&ctx, &selected, scope).await;
+    let (lake, ctx) = open_lake(&args.lake, &registry.views).await?;
+    let (outcomes, failures) = run_detectors(&ctx, &registry.views, &selected, scope).await;
     let mut findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
     findings.sort_by(|a, b| {
         (a.first_seen, &a.detector_id, &a.subject).cmp(&(b.first_seen, &b.detector_id, &b.subject))
@@ -293,7 +297,7 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
                 .lake
                 .clone()
                 .unwrap_or_else(|| tmp.path().display().to_string());
-            let (_, ctx) = open_lake(&lake_uri).await?;
+            let (_, ctx) = open_lake(&lake_uri, &registry.views).await?;
             let mut bad = 0;
             for d in &registry.detectors {
                 match detectors::runner::validate(&ctx, d).await {
@@ -323,7 +327,7 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
                     failed += 1;
                     continue;
                 }
-                for r in detectors::golden::run_tests(d).await {
+                for r in detectors::golden::run_tests(d, &registry.views).await {
                     if r.passed() {
                         passed += 1;
                         println!("ok    {} / {}", r.detector_id, r.name);
@@ -362,8 +366,9 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let selected = registry
         .select(&[])
         .map_err(|e| UsageError(e.to_string()))?;
-    let (_, ctx) = open_lake(&args.lake).await?;
-    let (outcomes, failures) = run_detectors(&ctx, &selected, Scope::default()).await;
+    let (_, ctx) = open_lake(&args.lake, &registry.views).await?;
+    let (outcomes, failures) =
+        run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
     if !failures.is_empty() {
         for f in &failures {
             eprintln!("error: {f}");

@@ -647,3 +647,57 @@ async fn detect_over_an_s3_lake() {
         .unwrap();
     assert!(stderr.contains("(0 new"), "{stderr}");
 }
+
+/// `--sql-dir` laid out like sql/: its views/ add or replace views that its detectors read.
+#[test]
+fn a_sql_dir_with_views() {
+    let dir = tempdir();
+    let root = dir.path().join("sql");
+    std::fs::create_dir_all(root.join("views")).unwrap();
+    std::fs::write(
+        root.join("views/user_creations.sql"),
+        "SELECT * FROM cloudtrail WHERE event_source = 'iam.amazonaws.com' AND event_name = 'CreateUser'",
+    )
+    .unwrap();
+    let sql = README_SQL.replace(
+        "FROM cloudtrail\nWHERE event_source = 'iam.amazonaws.com' AND event_name = 'CreateUser'",
+        "FROM user_creations",
+    );
+    assert!(sql.contains("FROM user_creations"));
+    write_detector(
+        &root.join("detectors"),
+        "iam-user-created",
+        &sql,
+        README_TOML,
+    );
+    let o = run(bin()
+        .args([
+            "detectors",
+            "test",
+            "--detector",
+            "iam-user-created",
+            "--sql-dir",
+        ])
+        .arg(&root));
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("2 passed, 0 failed"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = run(bin()
+        .args(["detectors", "validate", "--sql-dir"])
+        .arg(&root));
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    // Without the view the detector does not plan, and validate says where.
+    std::fs::remove_file(root.join("views/user_creations.sql")).unwrap();
+    let o = run(bin()
+        .args(["detectors", "validate", "--sql-dir"])
+        .arg(&root));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).contains("user_creations"),
+        "{}",
+        text(&o.stdout)
+    );
+}

@@ -287,8 +287,8 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
     Ok(())
 }
 
-/// Run every golden test of `d`.
-pub async fn run_tests(d: &Detector) -> Vec<TestResult> {
+/// Run every golden test of `d`, in sessions with `views`.
+pub async fn run_tests(d: &Detector, views: &[crate::views::View]) -> Vec<TestResult> {
     let mut out = Vec::new();
     for (i, test) in d.meta.tests.iter().enumerate() {
         let mut result = TestResult {
@@ -298,7 +298,7 @@ pub async fn run_tests(d: &Detector) -> Vec<TestResult> {
             findings: Vec::new(),
             error: None,
         };
-        match run_one(d, i, test).await {
+        match run_one(d, i, test, views).await {
             Ok(f) => result.findings = f,
             Err(e) => result.error = Some(e.to_string()),
         }
@@ -307,7 +307,12 @@ pub async fn run_tests(d: &Detector) -> Vec<TestResult> {
     out
 }
 
-async fn run_one(d: &Detector, i: usize, test: &GoldenTest) -> Result<Vec<Finding>> {
+async fn run_one(
+    d: &Detector,
+    i: usize,
+    test: &GoldenTest,
+    views: &[crate::views::View],
+) -> Result<Vec<Finding>> {
     let dir = tempfile::tempdir().map_err(|e| {
         Error::Lake(pipeline::Error::Io {
             op: "creating a temporary lake",
@@ -318,8 +323,8 @@ async fn run_one(d: &Detector, i: usize, test: &GoldenTest) -> Result<Vec<Findin
     let rows = expand(&d.meta.id, i, test)?;
     write_lake(dir.path(), &rows)?;
     let lake = Lake::open(&dir.path().display().to_string(), None)?;
-    let ctx = crate::session::open(&lake, None).await?;
-    crate::views::materialize(&ctx).await?;
+    let ctx = crate::session::open_with(&lake, None, views).await?;
+    crate::views::materialize(&ctx, views).await?;
     let outcome = run(&ctx, d, Scope::default(), 0).await?;
     Ok(outcome.findings)
 }

@@ -129,10 +129,11 @@ pub struct Detector {
     pub window_micros: i64,
 }
 
-/// The detectors, sorted by id.
+/// The detectors, sorted by id, and the views their SQL may read.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub detectors: Vec<Detector>,
+    pub views: Vec<crate::views::View>,
 }
 
 fn invalid(path: &str, message: impl Into<String>) -> Error {
@@ -341,8 +342,10 @@ fn dir_files(dir: &Path) -> Result<Vec<(String, String)>> {
 }
 
 impl Registry {
-    /// The embedded detectors, extended and overridden (same id) by those in `sql_dir`.
+    /// The embedded detectors and views, extended and overridden (same id or name) by those in
+    /// `sql_dir` (`sql_dir/views/*.sql` for views).
     pub fn load(sql_dir: Option<&Path>) -> Result<Registry> {
+        let views = crate::views::load(sql_dir)?;
         let mut all = pair(embedded_files(), &|name| format!("sql/detectors/{name}"))?;
         if let Some(dir) = sql_dir {
             let dir = detector_dir(dir);
@@ -353,6 +356,7 @@ impl Registry {
         }
         Ok(Registry {
             detectors: all.into_values().collect(),
+            views,
         })
     }
 

@@ -48,8 +48,17 @@ fn query_err(
     move |source| Error::Query { context, source }
 }
 
-/// A session with every lake table registered.
+/// A session with every lake table and the embedded views registered.
 pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<SessionContext> {
+    open_with(lake, sdk, &crate::views::embedded()).await
+}
+
+/// A session with every lake table and these views registered.
+pub async fn open_with(
+    lake: &Lake,
+    sdk: Option<&aws_config::SdkConfig>,
+    views: &[crate::views::View],
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -112,7 +121,7 @@ pub async fn open(lake: &Lake, sdk: Option<&aws_config::SdkConfig>) -> Result<Se
         ctx.register_table(name, Arc::new(table))
             .map_err(query_err(format!("registering table {name}")))?;
     }
-    crate::views::register(&ctx).await?;
+    crate::views::register(&ctx, views).await?;
     Ok(ctx)
 }
 

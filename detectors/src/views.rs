@@ -1,5 +1,8 @@
 //! The views of `sql/views/`, embedded in the binary and created in every session: one file
-//! per view, named after the file, holding the view's SELECT.
+//! per view, named after the file, holding the view's SELECT. `--sql-dir DIR` adds or replaces
+//! views with `DIR/views/*.sql`.
+
+use std::path::Path;
 
 use datafusion::prelude::SessionContext;
 use include_dir::{Dir, include_dir};
@@ -8,27 +11,57 @@ use crate::{Error, Result};
 
 static VIEWS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sql/views");
 
-/// (name, SELECT) of every embedded view, sorted by name.
-pub fn embedded() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = VIEWS
+/// A view: its name and its SELECT.
+pub type View = (String, String);
+
+/// Every embedded view, sorted by name.
+pub fn embedded() -> Vec<View> {
+    let mut out: Vec<View> = VIEWS
         .files()
         .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
-        .filter_map(|f| Some((f.path().file_stem()?.to_str()?, f.contents_utf8()?)))
+        .filter_map(|f| {
+            Some((
+                f.path().file_stem()?.to_str()?.to_string(),
+                f.contents_utf8()?.to_string(),
+            ))
+        })
         .collect();
     out.sort_unstable();
     out
 }
 
+/// The embedded views, with those of `dir/views/*.sql` added or replacing (same name).
+pub fn load(dir: Option<&Path>) -> Result<Vec<View>> {
+    let mut all: std::collections::BTreeMap<String, String> = embedded().into_iter().collect();
+    if let Some(dir) = dir.map(|d| d.join("views")).filter(|d| d.is_dir()) {
+        let err = |path: &Path, e: std::io::Error| Error::Detector {
+            path: path.display().to_string(),
+            message: format!("reading: {e}"),
+        };
+        for entry in std::fs::read_dir(&dir).map_err(|e| err(&dir, e))? {
+            let path = entry.map_err(|e| err(&dir, e))?.path();
+            if path.extension().is_some_and(|e| e == "sql")
+                && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+            {
+                let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
+                all.insert(name.to_string(), text);
+            }
+        }
+    }
+    Ok(all.into_iter().collect())
+}
+
 /// Create every view in `ctx` (after the lake tables and UDFs). A view may read another:
 /// views are created in rounds until all exist, and a view that never can is an error.
-pub async fn register(ctx: &SessionContext) -> Result<()> {
-    register_except(ctx, &[]).await
+pub async fn register(ctx: &SessionContext, views: &[View]) -> Result<()> {
+    register_except(ctx, views, &[]).await
 }
 
 /// [`register`], leaving out the views named in `skip`.
-async fn register_except(ctx: &SessionContext, skip: &[&str]) -> Result<()> {
-    let mut pending: Vec<(&str, &str)> = embedded()
-        .into_iter()
+async fn register_except(ctx: &SessionContext, views: &[View], skip: &[&str]) -> Result<()> {
+    let mut pending: Vec<(&str, &str)> = views
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
         .filter(|(name, _)| !skip.contains(name))
         .collect();
     while !pending.is_empty() {
@@ -59,7 +92,7 @@ pub const MATERIALIZED: &[&str] = &["lambda_runtime_calls", "lambda_roles", "lam
 
 /// Replace the [`MATERIALIZED`] views by in-memory tables of their rows, and recreate the views
 /// that read them (a view keeps the plan of what it read when it was created).
-pub async fn materialize(ctx: &SessionContext) -> Result<()> {
+pub async fn materialize(ctx: &SessionContext, views: &[View]) -> Result<()> {
     let err = |name: &str| {
         let name = name.to_string();
         move |source| Error::Query {
@@ -68,6 +101,9 @@ pub async fn materialize(ctx: &SessionContext) -> Result<()> {
         }
     };
     for (i, name) in MATERIALIZED.iter().enumerate() {
+        if !views.iter().any(|(n, _)| n == name) {
+            continue;
+        }
         let df = ctx.table(*name).await.map_err(err(name))?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(err(name))?;
@@ -76,7 +112,7 @@ pub async fn materialize(ctx: &SessionContext) -> Result<()> {
         ctx.deregister_table(*name).map_err(err(name))?;
         ctx.register_table(*name, std::sync::Arc::new(table))
             .map_err(err(name))?;
-        register_except(ctx, &MATERIALIZED[..=i]).await?;
+        register_except(ctx, views, &MATERIALIZED[..=i]).await?;
     }
     Ok(())
 }
