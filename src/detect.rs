@@ -198,7 +198,7 @@ fn table_batch(findings: &[Finding]) -> anyhow::Result<RecordBatch> {
             }),
         ),
         ("who", col(&|f| f.who())),
-        ("what", col(&|f| truncate(&f.summary(), 110))),
+        ("what", col(&|f| truncate(&f.what(), 110))),
     ])?)
 }
 

@@ -71,9 +71,27 @@ pub fn finding_uid(detector: &str, subject: &str, first_seen: i64, dedup_micros:
     format!("{h:032x}")
 }
 
+/// An event name without the API version Lambda appends (`UpdateFunctionCode20150331v2`).
+fn unversioned(name: &str) -> &str {
+    let b = name.as_bytes();
+    let mut end = b.len();
+    // An optional `v<digits>` suffix, then eight digits of a date.
+    if let Some(v) = name.rfind('v')
+        && v + 1 < b.len()
+        && b[v + 1..].iter().all(u8::is_ascii_digit)
+    {
+        end = v;
+    }
+    if end > 8 && b[end - 8..end].iter().all(u8::is_ascii_digit) && b[end - 8] == b'2' {
+        &name[..end - 8]
+    } else {
+        name
+    }
+}
+
 /// `iam:AttachRolePolicy` of `iam.amazonaws.com` + `AttachRolePolicy`.
 fn api_call(e: &Evidence) -> Option<String> {
-    let name = e.event_name.as_deref()?;
+    let name = unversioned(e.event_name.as_deref()?);
     let service = e
         .event_source
         .as_deref()
@@ -186,7 +204,19 @@ impl Finding {
 
     /// A one-line summary: who, from where, with what.
     pub fn summary(&self) -> String {
-        let mut parts = vec![self.who()];
+        format!("{}; {}", self.who(), self.what())
+    }
+
+    /// What happened: the reason, from where, with what.
+    pub fn what(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.reasons.first() {
+            parts.push(if self.reasons.len() > 1 {
+                format!("{r} (and {} more)", self.reasons.len() - 1)
+            } else {
+                r.clone()
+            });
+        }
         if !self.source_ips.is_empty() {
             parts.push(format!("from {}", join_some(&self.source_ips, 3)));
         }
@@ -415,6 +445,16 @@ mod tests {
         assert_eq!((f[0].subject.as_str(), f[0].evidence_count), ("a", 2));
         assert_eq!(f[1].evidence_count, 1);
         assert_eq!(f[0].api_calls, vec!["iam:AttachRolePolicy"]);
+        assert_eq!(
+            unversioned("UpdateFunctionCode20150331v2"),
+            "UpdateFunctionCode"
+        );
+        assert_eq!(
+            unversioned("CreateFunctionUrlConfig20211031"),
+            "CreateFunctionUrlConfig"
+        );
+        assert_eq!(unversioned("AttachRolePolicy"), "AttachRolePolicy");
+        assert_eq!(unversioned("GetObjectv2"), "GetObjectv2");
         // Stable: the same evidence gives the same ids; another subject another.
         let again = group(d, vec![ev("a", 0), ev("a", 30)], 5);
         assert_eq!(again[0].uid, f[0].uid);

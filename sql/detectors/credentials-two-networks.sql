@@ -69,8 +69,9 @@ SELECT
     c.error_code,
     c.account_id,
     c.region,
-    'one access key used from network ' || f.network || ' and ' || CAST(f.networks - 1 AS VARCHAR)
-        || ' other network(s) within minutes' AS reason
+    'one access key used from '
+        || CASE WHEN contains(f.network, ':') THEN f.network || '::/48' ELSE f.network || '.0.0/16' END
+        || ' and ' || CAST(f.networks - 1 AS VARCHAR) || ' other network(s) within minutes' AS reason
 FROM flagged f
 JOIN cloudtrail c ON c.user_identity_access_key_id = f.access_key_id
 WHERE c.user_identity_invoked_by IS NULL
