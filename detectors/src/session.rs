@@ -73,6 +73,20 @@ pub async fn open_with(
         .options_mut()
         .optimizer
         .enable_join_dynamic_filter_pushdown = false;
+    // DATAFUSION_* variables (DATAFUSION_EXECUTION_TARGET_PARTITIONS=4, …) tune the engine.
+    // The name's first one or two underscores separate its sections.
+    for (key, value) in std::env::vars() {
+        if let Some(rest) = key.strip_prefix("DATAFUSION_") {
+            let rest = rest.to_lowercase();
+            let set = (1..=2).any(|sections| {
+                let name = format!("datafusion.{}", rest.replacen('_', ".", sections));
+                config.options_mut().set(&name, &value).is_ok()
+            });
+            if !set {
+                tracing::warn!(variable = %key, "ignoring an unknown or invalid DataFusion setting");
+            }
+        }
+    }
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(query_err("registering JSON functions"))?;
