@@ -169,7 +169,14 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         if failures.is_empty() {
             String::new()
         } else {
-            format!("; {} detectors failed", failures.len())
+            format!(
+                "; {} failed",
+                if failures.len() == 1 {
+                    "1 detector".to_string()
+                } else {
+                    format!("{} detectors", failures.len())
+                }
+            )
         }
     );
     for f in &failures {
