@@ -36,14 +36,12 @@ call_minutes AS (
 ),
 idle_minutes AS (
     -- Minutes with calls and no invocation running at any moment of them.
-    SELECT function_name, minute
-    FROM (
-        SELECT function_name, minute, 0 AS running FROM call_minutes
-        UNION ALL
-        SELECT function_name, minute, 1 AS running FROM run_minutes
-    ) m
-    GROUP BY function_name, minute
-    HAVING max(running) = 0
+    SELECT k.function_name, k.minute
+    FROM call_minutes k
+    WHERE NOT EXISTS (
+        SELECT 1 FROM run_minutes m
+        WHERE m.function_name = k.function_name AND m.minute = k.minute
+    )
 )
 SELECT
     s.actor_arn AS subject,
