@@ -48,7 +48,7 @@ neighbours AS (
     FROM spans
 ),
 flagged AS (
-    SELECT access_key_id, network, networks
+    SELECT access_key_id, network, networks, first_time, last_time
     FROM neighbours
     WHERE previous_last >= first_time - INTERVAL '10 minutes'
        OR next_first <= last_time + INTERVAL '10 minutes'
@@ -75,6 +75,7 @@ SELECT
 FROM flagged f
 JOIN cloudtrail c ON c.user_identity_access_key_id = f.access_key_id
 WHERE c.user_identity_invoked_by IS NULL
+  AND c.event_time BETWEEN (SELECT min(first_time) FROM flagged) AND (SELECT max(last_time) FROM flagged)
   AND f.network = CASE
         WHEN contains(c.source_ip_address, ':')
             THEN split_part(c.source_ip_address, ':', 1) || ':' || split_part(c.source_ip_address, ':', 2)
