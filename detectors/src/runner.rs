@@ -111,6 +111,11 @@ pub fn locate(sql: &str, message: &str) -> String {
 /// Plan the detector's SQL against the session (the lake's schema, views and UDFs) and check
 /// that it returns `subject` (text) and `event_time` (a timestamp).
 pub async fn validate(ctx: &SessionContext, d: &Detector) -> Result<()> {
+    plan(ctx, d).await.map(|_| ())
+}
+
+/// The detector's SQL planned and its result columns checked (see [`validate`]).
+async fn plan(ctx: &SessionContext, d: &Detector) -> Result<datafusion::dataframe::DataFrame> {
     let df = ctx
         .sql(&d.sql)
         .await
@@ -137,7 +142,7 @@ pub async fn validate(ctx: &SessionContext, d: &Detector) -> Result<()> {
         Some(t) => return Err(bad(format!("column event_time is {t}, not a timestamp"))),
         None => return Err(bad("the SELECT has no event_time column".into())),
     }
-    Ok(())
+    Ok(df)
 }
 
 fn strings(
@@ -217,12 +222,8 @@ pub async fn run(
     detected_at: i64,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    validate(ctx, d).await?;
-    let df = ctx
-        .sql(&d.sql)
-        .await
-        .map_err(|e| sql_error(d, "planning", &e))?;
-    let batches = df
+    let batches = plan(ctx, d)
+        .await?
         .collect()
         .await
         .map_err(|e| sql_error(d, "running", &e))?;
