@@ -23,26 +23,18 @@ fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// Open a lake (local or S3) and a session over it with `views`.
+/// Open a lake that exists (local or S3) and a session over it with `views`.
 pub async fn open_lake(
     uri: &str,
     views: &[detectors::views::View],
 ) -> anyhow::Result<(Lake, SessionContext)> {
-    let (s3, sdk) = if uri.starts_with("s3://") {
-        let sdk = pipeline::aws::sdk_config().await;
-        (Some(pipeline::aws::s3_client(&sdk)), Some(sdk))
-    } else {
-        if !Path::new(uri).is_dir() {
-            return Err(UsageError(format!(
-                "lake {uri} is not a directory (ingest into it first)"
-            ))
-            .into());
-        }
-        (None, None)
-    };
-    let lake = Lake::open(uri, s3).with_context(|| format!("opening lake {uri}"))?;
-    let ctx = detectors::session::open_with(&lake, sdk.as_ref(), views).await?;
-    Ok((lake, ctx))
+    if !uri.starts_with("s3://") && !Path::new(uri).is_dir() {
+        return Err(UsageError(format!(
+            "lake {uri} is not a directory (ingest into it first)"
+        ))
+        .into());
+    }
+    crate::query::open_session(uri, views).await
 }
 
 fn parse_scope(since: Option<&str>, until: Option<&str>) -> anyhow::Result<Scope> {
