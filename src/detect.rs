@@ -17,12 +17,6 @@ use pipeline::lake::Lake;
 use crate::UsageError;
 use crate::cli::{DetectArgs, DetectorsCommand, EvalArgs, Format};
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 /// Open a lake that exists (local or S3) and a session over it with `views`.
 pub async fn open_lake(
     uri: &str,
@@ -38,15 +32,8 @@ pub async fn open_lake(
 }
 
 fn parse_scope(since: Option<&str>, until: Option<&str>) -> anyhow::Result<Scope> {
-    let now = now_micros();
-    let t = |s: Option<&str>| -> anyhow::Result<Option<i64>> {
-        s.map(|s| pipeline::time::parse_time_spec(s, now).map_err(|e| UsageError(e).into()))
-            .transpose()
-    };
-    let scope = Scope {
-        since: t(since)?,
-        until: t(until)?,
-    };
+    let (since, until) = crate::time_args(since, until)?;
+    let scope = Scope { since, until };
     if let (Some(s), Some(u)) = (scope.since, scope.until)
         && s >= u
     {
@@ -74,7 +61,7 @@ pub async fn run_detectors(
     scope: Scope,
 ) -> (Vec<Outcome>, Vec<String>) {
     let progress = bar(detectors.len(), "detectors");
-    let detected_at = now_micros();
+    let detected_at = chrono::Utc::now().timestamp_micros();
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
     let started = std::time::Instant::now();

@@ -9,7 +9,6 @@ use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
 use pipeline::lake::Lake;
 use pipeline::lambda::cwl::{group_of, logs_client};
 use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
-use pipeline::time::parse_time_spec;
 
 use crate::UsageError;
 use crate::cli::{IngestCloudTrailArgs, IngestLambdaArgs};
@@ -51,14 +50,9 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let time = |flag: &str, spec: &Option<String>| -> anyhow::Result<Option<i64>> {
-        spec.as_deref()
-            .map(|s| parse_time_spec(s, now_ms * 1000).map(|us| us.div_euclid(1000)))
-            .transpose()
-            .map_err(|e| UsageError(format!("{flag}: {e}")).into())
-    };
-    let (since_ms, until_ms) = (time("--since", &args.since)?, time("--until", &args.until)?);
+    let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
+    let ms = |us: Option<i64>| us.map(|us| us.div_euclid(1000));
+    let (since_ms, until_ms) = (ms(since), ms(until));
     if let (Some(s), Some(u)) = (since_ms, until_ms)
         && s > u
     {

@@ -53,6 +53,21 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// `--since` and `--until` as microseconds since the epoch (RFC 3339, a date, or an age before
+/// now); a spec that is none of these is a usage error naming its flag.
+pub fn time_args(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let time = |flag: &str, spec: Option<&str>| -> anyhow::Result<Option<i64>> {
+        spec.map(|s| pipeline::time::parse_time_spec(s, now))
+            .transpose()
+            .map_err(|e| UsageError(format!("{flag}: {e}")).into())
+    };
+    Ok((time("--since", since)?, time("--until", until)?))
+}
+
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Ingest(cli::IngestCommand::Cloudtrail(args)) => {
