@@ -162,50 +162,29 @@ fn findings_are_ocsf_with_provenance_and_written_once() {
     // One detector, and the other formats.
     let (only, _) = detect(&lake, &["--detector", "defense-evasion", "--no-write"]);
     assert!(!only.is_empty() && only.iter().all(|f| detector_of(f) == "defense-evasion"));
-    let out = dir.path().join("f.json");
-    let o = run(bin()
-        .args([
-            "detect",
-            "--lake",
-            &lake,
-            "--no-write",
-            "--format",
-            "json",
-            "--out",
-        ])
-        .arg(&out));
-    assert!(o.status.success());
-    let arr: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // Each format into a file.
+    let detect_to = |format: &str| {
+        let out = dir.path().join(format!("f.{format}"));
+        let o = run(bin()
+            .args([
+                "detect",
+                "--lake",
+                &lake,
+                "--no-write",
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&out));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        out
+    };
+    let arr: Value = serde_json::from_slice(&std::fs::read(detect_to("json")).unwrap()).unwrap();
     assert_eq!(arr.as_array().unwrap().len(), findings.len());
-    let csv = dir.path().join("f.csv");
-    let o = run(bin()
-        .args([
-            "detect",
-            "--lake",
-            &lake,
-            "--no-write",
-            "--format",
-            "csv",
-            "--out",
-        ])
-        .arg(&csv));
-    assert!(o.status.success());
-    let csv = std::fs::read_to_string(&csv).unwrap();
+    let csv = std::fs::read_to_string(detect_to("csv")).unwrap();
     assert!(csv.starts_with("uid,detector_id,title,severity"), "{csv}");
     assert_eq!(csv.lines().count(), findings.len() + 1);
-    let pq = dir.path().join("f.parquet");
-    let o = run(bin()
-        .args([
-            "detect",
-            "--lake",
-            &lake,
-            "--no-write",
-            "--format",
-            "parquet",
-            "--out",
-        ])
-        .arg(&pq));
-    assert!(o.status.success());
+    let pq = detect_to("parquet");
     let reader =
         parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&pq).unwrap())
             .unwrap();
