@@ -269,20 +269,15 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
         let path = dir.join("fixture.parquet");
         let file =
             std::fs::File::create(&path).map_err(|e| io("creating fixture file", &path, e))?;
-        let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::Detector {
+        let parquet_err = |e: parquet::errors::ParquetError| Error::Detector {
             path: path.display().to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let mut w = ArrowWriter::try_new(file, schema, None).map_err(parquet_err)?;
         if let Some(b) = batch {
-            w.write(&b).map_err(|e| Error::Detector {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            w.write(&b).map_err(parquet_err)?;
         }
-        w.close().map_err(|e| Error::Detector {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        w.close().map_err(parquet_err)?;
     }
     Ok(())
 }
