@@ -369,6 +369,32 @@ impl Sim<'_> {
         id
     }
 
+    /// One CloudTrail event of `api` on `resource` by `actor` at `at`, in this account and
+    /// region, recorded in `hour`; its event id.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        hour: &mut Hour,
+        rng: &mut ChaCha8Rng,
+        api: Api,
+        resource: &str,
+        actor: &Actor,
+        at: i64,
+        outcome: Outcome,
+    ) -> String {
+        let ev = event(
+            rng,
+            api,
+            resource,
+            actor,
+            at,
+            &self.opts.account,
+            &self.opts.region,
+            outcome,
+        );
+        self.record(hour, &ev, at)
+    }
+
     fn function_hour(
         &mut self,
         fi: usize,
@@ -516,17 +542,8 @@ impl Sim<'_> {
         if cold {
             for c in &f.init_calls {
                 let at = t - init_ms.unwrap_or(0.0) as i64 / 2;
-                let ev = event(
-                    rng,
-                    c.api,
-                    &c.resource,
-                    &self.actor_for(fi, &env, c.api),
-                    at,
-                    &self.opts.account,
-                    &self.opts.region,
-                    Outcome::Ok,
-                );
-                self.record(hour, &ev, at);
+                let actor = self.actor_for(fi, &env, c.api);
+                self.emit(hour, rng, c.api, &c.resource, &actor, at, Outcome::Ok);
             }
         }
         for c in &f.calls {
@@ -534,17 +551,8 @@ impl Sim<'_> {
                 continue;
             }
             let at = t + rng.random_range(0..(d as i64).max(1));
-            let ev = event(
-                rng,
-                c.api,
-                &c.resource,
-                &self.actor_for(fi, &env, c.api),
-                at,
-                &self.opts.account,
-                &self.opts.region,
-                Outcome::Ok,
-            );
-            self.record(hour, &ev, at);
+            let actor = self.actor_for(fi, &env, c.api);
+            self.emit(hour, rng, c.api, &c.resource, &actor, at, Outcome::Ok);
         }
         let inv = Invocation {
             request_id,
@@ -613,8 +621,7 @@ impl Sim<'_> {
                 .choose(rng)
                 .unwrap_or(&Api::LambdaListFunctions);
                 let at = hour_start + rng.random_range(0..HOUR_MS);
-                let ev = event(rng, api, &f, &actor, at, &acct, &region, Outcome::Ok);
-                self.record(hour, &ev, at);
+                self.emit(hour, rng, api, &f, &actor, at, Outcome::Ok);
             }
         }
         // Deployments: most afternoons, one to three functions.
@@ -671,28 +678,25 @@ impl Sim<'_> {
                 .collect();
             for (i, f) in targets.iter().enumerate() {
                 let t = at + 20_000 + i as i64 * 40_000;
-                let ev = event(
+                self.emit(
+                    hour,
                     rng,
                     Api::LambdaUpdateFunctionCode,
                     f,
                     &actor,
                     t,
-                    &acct,
-                    &region,
                     Outcome::Ok,
                 );
-                self.record(hour, &ev, t);
-                let ev = event(
+                let at = t + 9_000;
+                self.emit(
+                    hour,
                     rng,
                     Api::LambdaPublishVersion,
                     f,
                     &actor,
-                    t + 9_000,
-                    &acct,
-                    &region,
+                    at,
                     Outcome::Ok,
                 );
-                self.record(hour, &ev, t + 9_000);
             }
         }
     }
@@ -714,7 +718,6 @@ impl Sim<'_> {
         let f = self.account.functions[fi].clone();
         let role = self.account.role_of(&f).clone();
         let acct = self.opts.account.clone();
-        let region = self.opts.region.clone();
         let t0 = hour_start + p.minute * 60_000;
         // The function's current credentials (an environment exists once it has run; one is
         // made up when the attack comes before its first run).
@@ -967,8 +970,7 @@ impl Sim<'_> {
         };
         for (i, (api, resource, actor, outcome)) in calls.into_iter().enumerate() {
             let at = t0 + i as i64 * step + rng.random_range(0..3_000);
-            let ev = event(rng, api, &resource, &actor, at, &acct, &region, outcome);
-            let id = self.record(hour, &ev, at);
+            let id = self.emit(hour, rng, api, &resource, &actor, at, outcome);
             self.labels[label].event_ids.push(id);
             self.widen(label, at, at);
         }
