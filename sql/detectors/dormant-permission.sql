@@ -7,16 +7,10 @@ WITH roles AS (
     FROM lambda_functions
     GROUP BY actor_arn
 ),
-apis AS (
-    SELECT actor_arn, event_source, event_name, min(event_time) AS first_time
-    FROM cloudtrail
-    WHERE actor_arn IS NOT NULL AND error_code IS NULL
-    GROUP BY actor_arn, event_source, event_name
-),
 actions AS (
-    SELECT actor_arn, event_source, event_name, first_time,
-           iam_action(event_source, event_name) AS action
-    FROM apis
+    SELECT actor_arn, event_source, event_name, first_success AS first_time, action
+    FROM api_first_use
+    WHERE first_success IS NOT NULL
 ),
 first_use AS (
     SELECT actor_arn, action, min(first_time) AS first_time

@@ -6,16 +6,9 @@ WITH roles AS (
     FROM lambda_functions
     GROUP BY actor_arn
 ),
-apis AS (
-    SELECT actor_arn, event_source, event_name, min(event_time) AS first_time
-    FROM cloudtrail
-    WHERE actor_arn IS NOT NULL
-    GROUP BY actor_arn, event_source, event_name
-),
 actions AS (
-    SELECT actor_arn, event_source, event_name, first_time,
-           iam_action(event_source, event_name) AS action
-    FROM apis
+    SELECT actor_arn, event_source, event_name, first_time, action
+    FROM api_first_use
 ),
 first_use AS (
     SELECT actor_arn, action, min(first_time) AS first_time
