@@ -66,9 +66,17 @@ pub async fn run_detectors(
     let mut failures = Vec::new();
     let started = std::time::Instant::now();
     progress.set_message("the views detectors share");
-    if let Err(e) = detectors::views::materialize(ctx, views).await {
-        progress.finish_and_clear();
-        return (outcomes, vec![e.to_string()]);
+    let sqls: Vec<&str> = detectors.iter().map(|d| d.sql.as_str()).collect();
+    match detectors::views::materialize(ctx, views, &sqls).await {
+        Ok(computed) => {
+            for (view, rows, seconds) in computed {
+                tracing::info!(%view, rows, seconds, "shared view computed");
+            }
+        }
+        Err(e) => {
+            progress.finish_and_clear();
+            return (outcomes, vec![e.to_string()]);
+        }
     }
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),

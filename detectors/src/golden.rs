@@ -319,7 +319,7 @@ async fn run_one(
     write_lake(dir.path(), &rows)?;
     let lake = Lake::open(&dir.path().display().to_string(), None)?;
     let ctx = crate::session::open_with(&lake, None, views).await?;
-    crate::views::materialize(&ctx, views).await?;
+    crate::views::materialize(&ctx, views, &[d.sql.as_str()]).await?;
     let outcome = run(&ctx, d, Scope::default(), 0).await?;
     Ok(outcome.findings)
 }

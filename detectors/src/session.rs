@@ -67,12 +67,9 @@ pub async fn open_with(
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
-    // A hash join's build side as a filter on its probe side's scan costs more here than it
-    // saves: evaluated row by row over millions of rows before they are read.
-    config
-        .options_mut()
-        .optimizer
-        .enable_join_dynamic_filter_pushdown = false;
+    // Hash joins pass their build side's keys (bounds, or the values when few) to the probe
+    // side's scan as a filter (DataFusion's default, kept): an evidence join reads the few
+    // matching events instead of decoding every column of the whole table.
     // DATAFUSION_* variables (DATAFUSION_EXECUTION_TARGET_PARTITIONS=4, …) tune the engine.
     // The name's first one or two underscores separate its sections.
     for (key, value) in std::env::vars() {

@@ -87,12 +87,47 @@ async fn register_except(ctx: &SessionContext, views: &[View], skip: &[&str]) ->
     Ok(())
 }
 
-/// Views that many detectors read and that are small: computed once per detector run.
-pub const MATERIALIZED: &[&str] = &["lambda_runtime_calls", "lambda_roles", "lambda_functions"];
+/// Views that several detectors read and that are small (one row per role, function, address
+/// or API, not per event): computed once per run, in this order (a later one may read an
+/// earlier one).
+pub const MATERIALIZED: &[&str] = &[
+    "lambda_runtime_calls",
+    "lambda_roles",
+    "lambda_functions",
+    "api_first_use",
+];
 
-/// Replace the [`MATERIALIZED`] views by in-memory tables of their rows, and recreate the views
-/// that read them (a view keeps the plan of what it read when it was created).
-pub async fn materialize(ctx: &SessionContext, views: &[View]) -> Result<()> {
+/// The identifiers of a SQL text: what it may name as a table or view.
+fn identifiers(sql: &str) -> std::collections::HashSet<String> {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The views `sqls` read, directly or through other views.
+pub fn used_by<'a>(views: &'a [View], sqls: &[&str]) -> std::collections::HashSet<&'a str> {
+    let mut used = std::collections::HashSet::new();
+    let mut pending: Vec<std::collections::HashSet<String>> =
+        sqls.iter().map(|s| identifiers(s)).collect();
+    while let Some(words) = pending.pop() {
+        for (name, select) in views {
+            if words.contains(&name.to_ascii_lowercase()) && used.insert(name.as_str()) {
+                pending.push(identifiers(select));
+            }
+        }
+    }
+    used
+}
+
+/// Replace the [`MATERIALIZED`] views that `sqls` read by in-memory tables of their rows, and
+/// recreate the views that read them (a view keeps the plan of what it read when it was
+/// created). Returns each computed view with its rows and seconds.
+pub async fn materialize(
+    ctx: &SessionContext,
+    views: &[View],
+    sqls: &[&str],
+) -> Result<Vec<(String, usize, f64)>> {
     let err = |name: &str| {
         let name = name.to_string();
         move |source| Error::Query {
@@ -100,19 +135,40 @@ pub async fn materialize(ctx: &SessionContext, views: &[View]) -> Result<()> {
             source,
         }
     };
-    for (i, name) in MATERIALIZED.iter().enumerate() {
-        if !views.iter().any(|(n, _)| n == name) {
-            continue;
-        }
+    let used = used_by(views, sqls);
+    let mut done: Vec<&str> = Vec::new();
+    let mut computed = Vec::new();
+    for name in MATERIALIZED.iter().filter(|n| used.contains(*n)) {
+        let started = std::time::Instant::now();
         let df = ctx.table(*name).await.map_err(err(name))?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(err(name))?;
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
         let table =
             datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(err(name))?;
         ctx.deregister_table(*name).map_err(err(name))?;
         ctx.register_table(*name, std::sync::Arc::new(table))
             .map_err(err(name))?;
-        register_except(ctx, views, &MATERIALIZED[..=i]).await?;
+        done.push(name);
+        register_except(ctx, views, &done).await?;
+        computed.push((name.to_string(), rows, started.elapsed().as_secs_f64()));
     }
-    Ok(())
+    Ok(computed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_by_follows_views_through_views() {
+        let views: Vec<View> = vec![
+            ("a".into(), "SELECT * FROM cloudtrail".into()),
+            ("b".into(), "SELECT * FROM a".into()),
+            ("c".into(), "SELECT * FROM lambda_invocations".into()),
+        ];
+        let used = used_by(&views, &["SELECT x FROM B JOIN cloudtrail_b ON true"]);
+        assert_eq!(used, ["a", "b"].into_iter().collect());
+        assert!(used_by(&views, &["SELECT 1 FROM cloudtrail"]).is_empty());
+    }
 }

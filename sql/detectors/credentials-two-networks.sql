@@ -75,10 +75,7 @@ SELECT
 FROM flagged f
 JOIN cloudtrail c ON c.user_identity_access_key_id = f.access_key_id
 WHERE c.user_identity_invoked_by IS NULL
-  AND c.event_time BETWEEN (SELECT min(first_time) FROM flagged) AND (SELECT max(last_time) FROM flagged)
-  AND f.network = CASE
-        WHEN contains(c.source_ip_address, ':')
-            THEN split_part(c.source_ip_address, ':', 1) || ':' || split_part(c.source_ip_address, ':', 2)
-                 || ':' || split_part(c.source_ip_address, ':', 3)
-        ELSE split_part(c.source_ip_address, '.', 1) || '.' || split_part(c.source_ip_address, '.', 2)
-    END
+  -- Always true of the span's own calls; spelled out so the engine can skip what lies outside.
+  AND c.event_time BETWEEN f.first_time AND f.last_time
+  -- The span's network, as a prefix of the address (cheaper than rebuilding each address's network).
+  AND starts_with(c.source_ip_address, f.network || CASE WHEN contains(f.network, ':') THEN ':' ELSE '.' END)
