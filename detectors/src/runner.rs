@@ -222,11 +222,21 @@ pub async fn run(
     detected_at: i64,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let batches = plan(ctx, d)
+    let physical = plan(ctx, d)
         .await?
-        .collect()
+        .create_physical_plan()
+        .await
+        .map_err(|e| sql_error(d, "planning", &e))?;
+    let batches = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx())
         .await
         .map_err(|e| sql_error(d, "running", &e))?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // `-vv`: where the detector's time went, operator by operator.
+        let shown =
+            datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(&*physical)
+                .indent(true);
+        tracing::debug!(detector = %d.meta.id, "plan with metrics:\n{shown}");
+    }
     let rows = evidence(&batches).map_err(|e| Error::Detector {
         path: d.sql_path.clone(),
         message: format!("reading its result: {e}"),

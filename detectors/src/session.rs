@@ -69,7 +69,11 @@ pub async fn open_with(
     parquet.reorder_filters = true;
     // Hash joins pass their build side's keys (bounds, or the values when few) to the probe
     // side's scan as a filter (DataFusion's default, kept): an evidence join reads the few
-    // matching events instead of decoding every column of the whole table.
+    // matching events instead of decoding every column of the whole table. The build side is
+    // collected whole rather than hash-partitioned: ours are small (flagged keys, roles,
+    // functions), and a whole build side's keys are a plain IN list that row-group
+    // statistics and bloom filters can skip by (a partitioned one's filter is not).
+    config.options_mut().optimizer.repartition_joins = false;
     // DATAFUSION_* variables (DATAFUSION_EXECUTION_TARGET_PARTITIONS=4, …) tune the engine.
     // The name's first one or two underscores separate its sections.
     for (key, value) in std::env::vars() {

@@ -24,7 +24,7 @@ use crate::cloudtrail::reader::{
 };
 use crate::cloudtrail::record::RawEvent;
 use crate::cloudtrail::table::{
-    self, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS, UNIQUE_COLUMNS, check,
+    self, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS, UNIQUE_COLUMNS, BLOOM_FILTER_COLUMNS, check,
 };
 use crate::gzip::Inflater;
 use crate::lake::Lake;
@@ -185,6 +185,7 @@ pub async fn ingest_cloudtrail(
             .copied()
             .collect::<Vec<_>>(),
         STATISTICS_COLUMNS,
+        BLOOM_FILTER_COLUMNS,
         opts.zstd_level,
     ));
     let seen_hashes = Arc::new(Mutex::new(HashSet::new()));

@@ -5,7 +5,7 @@
 SELECT
     c.*,
     c.session_name AS function_name,
-    coalesce(contains(c.user_agent, 'exec-env/AWS_Lambda_'), false) AS from_lambda_runtime
+    contains(coalesce(c.user_agent, ''), 'exec-env/AWS_Lambda_') AS from_lambda_runtime
 FROM cloudtrail c
 WHERE c.user_identity_type = 'AssumedRole'
   AND c.session_issuer_type = 'Role'

@@ -317,6 +317,7 @@ pub async fn ingest_lambda_logs(
     let props = Arc::new(writer_properties(
         &["message", "raw", "request_id"],
         &["time", "start_time", "function_name", "status"],
+        &["request_id"],
         opts.zstd_level,
     ));
     let prefix = format!("part-{commit}");
