@@ -42,8 +42,12 @@ pub async fn write(lake: &Lake, findings: &[&Finding], run_id: &str) -> Result<V
         };
         let batch = to_batch(&fs).map_err(|e| err(e.to_string()))?;
         let mut bytes = Vec::new();
-        let props =
-            pipeline::lake::writer::writer_properties(&["finding", "summary"], &["first_seen"], &[], 3);
+        let props = pipeline::lake::writer::writer_properties(
+            &["finding", "summary"],
+            &["first_seen"],
+            &[],
+            3,
+        );
         let mut w = ArrowWriter::try_new(&mut bytes, schema(), Some(props))
             .map_err(|e| err(e.to_string()))?;
         w.write(&batch).map_err(|e| err(e.to_string()))?;

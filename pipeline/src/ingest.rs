@@ -24,7 +24,8 @@ use crate::cloudtrail::reader::{
 };
 use crate::cloudtrail::record::RawEvent;
 use crate::cloudtrail::table::{
-    self, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS, UNIQUE_COLUMNS, BLOOM_FILTER_COLUMNS, check,
+    self, BLOOM_FILTER_COLUMNS, CloudTrailBuilder, JSON_COLUMNS, STATISTICS_COLUMNS,
+    UNIQUE_COLUMNS, check,
 };
 use crate::gzip::Inflater;
 use crate::lake::Lake;

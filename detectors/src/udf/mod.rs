@@ -9,6 +9,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::scalar::ScalarValue;
 
 pub mod cidr;
+pub mod contains;
 pub mod iam_action;
 pub mod iam_match;
 
@@ -17,6 +18,7 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(iam_action::udf());
     ctx.register_udf(iam_match::udf());
     ctx.register_udf(cidr::udf());
+    ctx.register_udf(contains::udf());
 }
 
 /// A SQL function of two strings, `f` applied row by row (NULL in, NULL out); `A` is the

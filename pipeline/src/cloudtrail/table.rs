@@ -63,7 +63,8 @@ pub const STATISTICS_COLUMNS: &[&str] = &[
 
 /// Columns with a bloom filter in each row group: the identifiers an investigation or an
 /// evidence join looks up a few of at a time (an access key, an event, a request).
-pub const BLOOM_FILTER_COLUMNS: &[&str] = &["user_identity_access_key_id", "event_id", "request_id"];
+pub const BLOOM_FILTER_COLUMNS: &[&str] =
+    &["user_identity_access_key_id", "event_id", "request_id"];
 
 fn utc() -> Arc<str> {
     Arc::from("UTC")
