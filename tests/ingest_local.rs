@@ -82,6 +82,19 @@ fn delivery_files_land_partitioned_with_provenance() {
             col.compression(),
             parquet::basic::Compression::ZSTD(Default::default())
         );
+        // Bloom filters on the identifiers looked up a few at a time, and only on those.
+        let rg = reader.metadata().row_group(0);
+        let with_bloom: Vec<String> = rg
+            .columns()
+            .iter()
+            .filter(|c| c.bloom_filter_offset().is_some())
+            .map(|c| c.column_path().string())
+            .collect();
+        assert_eq!(
+            with_bloom,
+            ["event_id", "request_id", "user_identity_access_key_id"],
+            "{f:?}"
+        );
     }
 }
 
