@@ -208,6 +208,30 @@ pub enum IngestCommand {
     /// filter-log-events` output and raw log lines from files, directories and
     /// s3://bucket/prefix.
     LambdaLogs(IngestLambdaArgs),
+    /// IAM authorization details into the iam table (one snapshot per account and day):
+    /// `aws iam get-account-authorization-details` output (a file, plain or gzip, an s3://
+    /// object, or - for standard input), or iam:// for the live IAM API.
+    Iam(IngestIamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestIamArgs {
+    /// get-account-authorization-details output (file, s3://bucket/key, -) or iam://.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// The lake: a directory (created if missing) or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// The day the snapshot describes (YYYY-MM-DD). Default: today (UTC). A second snapshot
+    /// of the same account and day replaces the first.
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use pipeline::lambda::cwl::{group_of, logs_client};
 use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
 
 use crate::UsageError;
-use crate::cli::{IngestCloudTrailArgs, IngestLambdaArgs};
+use crate::cli::{IngestCloudTrailArgs, IngestIamArgs, IngestLambdaArgs};
 use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
@@ -146,6 +146,67 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The lake, and an S3 client when the lake or a source is on S3.
+pub async fn iam(args: IngestIamArgs) -> anyhow::Result<ExitCode> {
+    let date = match &args.date {
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| UsageError(format!("--date {d:?}: {e} (expected YYYY-MM-DD)")))?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let needs_sdk = args.lake.starts_with("s3://")
+        || args.source.starts_with("s3://")
+        || args.source.starts_with("iam://");
+    let sdk = if needs_sdk {
+        Some(pipeline::aws::sdk_config().await)
+    } else {
+        None
+    };
+    let s3 = sdk.as_ref().map(pipeline::aws::s3_client);
+    let lake = Lake::open(&args.lake, s3).with_context(|| format!("opening lake {}", args.lake))?;
+    let s = pipeline::iam::ingest(
+        &args.source,
+        &lake,
+        &date.format("%Y-%m-%d").to_string(),
+        sdk.as_ref(),
+    )
+    .await
+    .context("ingest iam failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "iam snapshot of account {} on {}: {} roles ({} Lambda function roles), {} users, {} groups, \
+             {} managed policies, {} rows into {}{}",
+            s.account_id,
+            s.snapshot_date,
+            s.roles,
+            s.function_roles,
+            s.users,
+            s.groups,
+            s.managed_policies,
+            s.rows,
+            s.lake,
+            if s.replaced {
+                " (replacing that day's earlier snapshot)"
+            } else {
+                ""
+            }
+        );
+    }
+    for u in &s.unreadable {
+        eprintln!(
+            "warning: {} policy {}: {} (left out)",
+            u.principal_arn, u.policy, u.reason
+        );
+    }
+    if s.statements_unreadable > s.unreadable.len() {
+        eprintln!(
+            "warning: {} more unreadable statements",
+            s.statements_unreadable - s.unreadable.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn open_lake(
     lake: &str,
     sources: &[String],

@@ -76,6 +76,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Ingest(cli::IngestCommand::LambdaLogs(args)) => {
             ingest::lambda_logs(args).await
         }
+        cli::Command::Ingest(cli::IngestCommand::Iam(args)) => ingest::iam(args).await,
         cli::Command::Query(args) => query::run(args).await,
         cli::Command::Simulate(args) => demo::simulate(args).await,
         cli::Command::Demo(args) => demo::run(args).await,

@@ -105,6 +105,11 @@ pub async fn open_with(
             crate::finding::schema(),
             &["dt"][..],
         )))
+        .chain(std::iter::once((
+            pipeline::iam::table::TABLE,
+            string_views(&pipeline::iam::table::schema()),
+            &["account_id", "dt"][..],
+        )))
         .collect();
     for (name, schema, partitions) in partitioned {
         if let LakeLocation::Local(root) = lake.location() {

@@ -52,6 +52,18 @@ pub enum Error {
     #[error("lake {lake} is locked by another ingest ({detail}); wait for it to finish")]
     Locked { lake: String, detail: String },
 
+    /// An input that is not what the command reads (named, with the reason).
+    #[error("{source_uri}: {reason}")]
+    InvalidInput { source_uri: String, reason: String },
+
+    /// A request to an AWS service other than S3 failed.
+    #[error("{service} {op}: {message}")]
+    Aws {
+        service: &'static str,
+        op: &'static str,
+        message: String,
+    },
+
     /// A worker thread stopped unexpectedly.
     #[error("ingest worker failed: {0}")]
     Worker(String),

@@ -9,12 +9,14 @@
 //! - [`lambda`]: Lambda function log lines (platform and application, text and JSON).
 //! - [`lake`]: lake locations, the partitioned Parquet writer, `_manifest` and `_quarantine`.
 //! - [`ingest`]: the ingest run that wires sources, parsers and the lake together.
+//! - [`iam`]: IAM authorization details (a file or the live IAM API) into the `iam` table.
 //! - [`aws`]: AWS SDK configuration shared by every AWS client.
 
 pub mod aws;
 pub mod cloudtrail;
 pub mod error;
 pub mod gzip;
+pub mod iam;
 pub mod ingest;
 pub mod lake;
 pub mod lambda;
