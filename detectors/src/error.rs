@@ -29,6 +29,10 @@ pub enum Error {
     #[error("no detector {id:?}; known: {known}")]
     UnknownDetector { id: String, known: String },
 
+    /// The command cannot do what was asked with this lake or these arguments (said why).
+    #[error("{0}")]
+    Usage(String),
+
     /// Labels for `eval` could not be read.
     #[error("labels {path}: {message}")]
     Labels { path: String, message: String },

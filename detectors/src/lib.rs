@@ -7,6 +7,7 @@ pub mod error;
 pub mod eval;
 pub mod finding;
 pub mod golden;
+pub mod iam;
 pub mod registry;
 pub mod runner;
 pub mod session;
