@@ -34,6 +34,38 @@ pub enum Command {
     Detectors(DetectorsCommand),
     /// Score the detectors against labelled attacks (the simulator's labels.json).
     Eval(EvalArgs),
+    /// Least-privilege drift report per role: granted, used, unused, a suggested policy, and
+    /// what changed since the previous report (needs an IAM snapshot: `ingest iam`).
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// How far back usage counts (90d, 12h, …), up to --until.
+    #[arg(long, value_name = "AGE", default_value = "90d")]
+    pub window: String,
+
+    /// The window's end: RFC 3339, a date or an age. Default: the lake's latest CloudTrail
+    /// event (so a report over an old export covers its last days, not today's).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+
+    /// Only this role (its ARN); repeat for several. Default: every role of the snapshot,
+    /// Lambda function roles first.
+    #[arg(long = "role", value_name = "ARN")]
+    pub roles: Vec<String>,
+
+    /// The previous report.json, to say what changed since.
+    #[arg(long, value_name = "REPORT.json")]
+    pub previous: Option<std::path::PathBuf>,
+
+    /// Where to write report.json, report.md and policies/<role>.json (created).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod detect;
+mod drift;
 mod ingest;
 mod output;
 mod progress;
@@ -83,6 +84,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Detect(args) => detect::detect(args).await,
         cli::Command::Detectors(cmd) => detect::detectors_command(cmd).await,
         cli::Command::Eval(args) => detect::eval(args).await,
+        cli::Command::Drift(args) => drift::run(args).await,
     }
 }
 

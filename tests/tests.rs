@@ -4,6 +4,7 @@
 mod bad_input;
 mod common;
 mod detect;
+mod drift;
 mod ingest_local;
 mod ingest_s3;
 mod lambda_cwl;

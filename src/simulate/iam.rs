@@ -76,10 +76,50 @@ pub fn authorization_details(a: &Account, created: &str) -> Value {
         "Tags": [],
         "RoleLastUsed": {},
     }));
+    // The AWS managed policies attached above, with their documents (as the real output
+    // lists every attached policy).
+    let managed = |name: &str, arn: &str, version: &str, statement: Value| {
+        json!({"PolicyName": name, "Arn": arn, "Path": "/", "DefaultVersionId": version,
+            "AttachmentCount": 1, "IsAttachable": true, "CreateDate": created,
+            "PolicyVersionList": [{"Document": {"Version": "2012-10-17", "Statement": statement},
+                "VersionId": version, "IsDefaultVersion": true, "CreateDate": created}]})
+    };
+    let logs = json!([
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents"
+    ]);
+    let mut policies = vec![
+        managed(
+            "AWSLambdaBasicExecutionRole",
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "v1",
+            json!([{"Effect": "Allow", "Action": logs, "Resource": "*"}]),
+        ),
+        managed(
+            "AdministratorAccess",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            "v1",
+            json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}]),
+        ),
+    ];
+    if a.functions.iter().any(|f| f.vpc) {
+        policies.push(managed(
+            "AWSLambdaVPCAccessExecutionRole",
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+            "v3",
+            json!([{"Sid": "AWSLambdaVPCAccessExecutionPermissions", "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses"],
+                "Resource": "*"}]),
+        ));
+    }
     json!({
         "UserDetailList": [],
         "GroupDetailList": [],
         "RoleDetailList": roles,
-        "Policies": [],
+        "Policies": policies,
     })
 }

@@ -21,6 +21,22 @@ use super::policy::{self, PolicyRow, Principal};
 use crate::udf::iam_action::iam_actions;
 use crate::{Error, Result};
 
+/// What Lambda itself does with a function's role, outside the function's code: writing its
+/// logs and, in a VPC, managing its network interfaces. These calls are not in CloudTrail as
+/// the role's (log writes are data events Lambda makes on the role's behalf), so for a
+/// function role they are reported as used by the platform, never as unused.
+pub const LAMBDA_PLATFORM_ACTIONS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+];
+
 /// The report's schema name; a report of another schema is not read as `--previous`.
 pub const SCHEMA: &str = "trailhound.drift/1";
 /// Named resources kept per action in a suggested policy; more become `*`.
@@ -70,6 +86,10 @@ pub struct RoleReport {
     /// Used but not granted by the snapshot (granted by a resource policy, a session policy,
     /// an older policy version, or the catalogue does not know the action).
     pub used_not_granted: Vec<String>,
+    /// Granted actions Lambda uses for the function without a trace in CloudTrail
+    /// ([`LAMBDA_PLATFORM_ACTIONS`]); kept in the suggested policy, never called unused.
+    #[serde(default)]
+    pub used_by_lambda: Vec<String>,
     pub unused_count: usize,
     pub unused: Vec<String>,
     /// Services with granted actions and no call at all.
@@ -367,9 +387,19 @@ pub fn expand(list: &[String]) -> (FixedBitSet, BTreeSet<String>) {
     (set, unknown)
 }
 
-fn suggested_policy(c: &Catalogue, used: &BTreeMap<String, Usage>) -> serde_json::Value {
+fn suggested_policy(
+    c: &Catalogue,
+    used: &BTreeMap<String, Usage>,
+    platform: &FixedBitSet,
+) -> serde_json::Value {
     // One statement per set of resources: actions used on `*` together, each scoped one alone.
     let mut statements: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    for i in platform.ones() {
+        statements
+            .entry(vec!["*".to_string()])
+            .or_default()
+            .insert(c.get(i).name.to_string());
+    }
     for (action, u) in used {
         let resources = if u.calls_with_resources == u.calls
             && !u.too_many_resources
@@ -448,14 +478,30 @@ pub async fn report(
                 }
             }
         }
+        let mut platform = c.empty_set();
+        if p.is_function_role() {
+            for a in LAMBDA_PLATFORM_ACTIONS {
+                if let Some(i) = c
+                    .find(a)
+                    .filter(|i| p.granted.contains(*i) && !used_set.contains(*i))
+                {
+                    platform.insert(i);
+                }
+            }
+        }
         let mut unused = p.granted.clone();
         unused.difference_with(&used_set);
+        unused.difference_with(&platform);
         let unused_unknown: BTreeSet<String> = p
             .granted_unknown
             .difference(&used_unknown)
             .cloned()
             .collect();
-        let used_services: BTreeSet<&str> = used_set.ones().map(|i| c.get(i).service()).collect();
+        let used_services: BTreeSet<&str> = used_set
+            .ones()
+            .chain(platform.ones())
+            .map(|i| c.get(i).service())
+            .collect();
         let unused_services: BTreeSet<String> = p
             .granted
             .ones()
@@ -572,7 +618,8 @@ pub async fn report(
             unused_services: unused_services.into_iter().collect(),
             unused_sensitive_count: sensitive.len(),
             unused_sensitive: sensitive,
-            suggested_policy: suggested_policy(c, used),
+            used_by_lambda: platform.ones().map(|i| c.get(i).name.to_string()).collect(),
+            suggested_policy: suggested_policy(c, used, &platform),
             changes,
         });
     }

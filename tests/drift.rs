@@ -1,0 +1,366 @@
+//! `ingest iam` and `drift`: exact granted/used/unused sets on a hand-made account (wildcards,
+//! Deny, NotAction, a managed policy, Lambda's own actions), changes against the previous
+//! report, and the demo account of ../shared/data.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{bin, ingest, run, shared_data, text};
+
+const ACCT: &str = "111122223333";
+
+/// The catalogue's actions whose name starts with `prefix` (read from the shipped data file,
+/// not through the code under test).
+fn catalogue_with_prefix(prefix: &str) -> BTreeSet<String> {
+    let data = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("detectors/data/iam-actions.tsv"),
+    )
+    .unwrap();
+    data.lines()
+        .filter_map(|l| l.split('\t').next())
+        .filter(|a| a.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+fn authz(ops_extra: &[&str]) -> Value {
+    let lambda_trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let mut ops_allow = vec!["sqs:*".to_string()];
+    ops_allow.extend(ops_extra.iter().map(|s| s.to_string()));
+    let mut keep = vec!["sqs:SendMessage", "sqs:ReceiveMessage"];
+    keep.extend(ops_extra);
+    json!({
+        "RoleDetailList": [
+            {"RoleName": "fn-role", "Path": "/service-role/", "Arn": format!("arn:aws:iam::{ACCT}:role/service-role/fn-role"),
+             "AssumeRolePolicyDocument": lambda_trust,
+             "RolePolicyList": [{"PolicyName": "app", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::data-bucket/*"},
+                {"Effect": "Allow", "Action": ["dynamodb:Get*", "dynamodb:Query", "dynamodb:Scan"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "dynamodb:GetRecords", "Resource": "*"}]}}],
+             "AttachedManagedPolicies": [{"PolicyName": "AWSLambdaBasicExecutionRole",
+                "PolicyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]},
+            {"RoleName": "ops", "Path": "/", "Arn": format!("arn:aws:iam::{ACCT}:role/ops"),
+             "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+             "RolePolicyList": [{"PolicyName": "queue", "PolicyDocument": {"Statement": [
+                {"Effect": "Allow", "Action": ops_allow, "Resource": "*"},
+                {"Effect": "Deny", "NotAction": keep, "Resource": "*"}]}}],
+             "AttachedManagedPolicies": []}
+        ],
+        "Policies": [{"PolicyName": "AWSLambdaBasicExecutionRole",
+            "Arn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", "DefaultVersionId": "v1",
+            "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": true,
+                "Document": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22logs%3ACreateLogGroup%22%2C%22logs%3ACreateLogStream%22%2C%22logs%3APutLogEvents%22%5D%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}]}]
+    })
+}
+
+fn event(
+    i: u32,
+    role: &str,
+    source: &str,
+    name: &str,
+    error: Option<&str>,
+    arn: Option<&str>,
+) -> Value {
+    let role_arn = if role == "fn-role" {
+        format!("arn:aws:iam::{ACCT}:role/service-role/fn-role")
+    } else {
+        format!("arn:aws:iam::{ACCT}:role/{role}")
+    };
+    let mut e = json!({
+        "eventVersion": "1.09", "eventTime": format!("2026-11-{:02}T10:{:02}:00Z", 10 + i % 5, i % 60),
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "3.80.1.2", "userAgent": "aws-sdk-go-v2/1.30 exec-env/AWS_Lambda_go1.x",
+        "userIdentity": {"type": "AssumedRole", "principalId": "AROAX:fn",
+            "arn": format!("arn:aws:sts::{ACCT}:assumed-role/{role}/session"), "accountId": ACCT,
+            "accessKeyId": "ASIAEXAMPLE", "sessionContext": {"sessionIssuer": {"type": "Role",
+                "principalId": "AROAX", "arn": role_arn, "accountId": ACCT, "userName": role}}},
+        "eventID": format!("00000000-0000-0000-0000-{i:012}"), "eventType": "AwsApiCall",
+        "recipientAccountId": ACCT, "readOnly": true, "managementEvent": false
+    });
+    if let Some(code) = error {
+        e["errorCode"] = json!(code);
+    }
+    if let Some(arn) = arn {
+        e["resources"] = json!([{"ARN": arn, "accountId": ACCT, "type": "AWS::S3::Object"}]);
+    }
+    e
+}
+
+fn write(path: &Path, v: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_vec(v).unwrap()).unwrap();
+}
+
+fn ingest_iam(src: &Path, lake: &str, date: &str) -> Value {
+    let out = run(bin()
+        .args(["ingest", "iam"])
+        .arg(src)
+        .args(["--lake", lake, "--date", date, "--json"]));
+    assert!(out.status.success(), "ingest iam: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn drift(lake: &str, out: &Path, previous: Option<&Path>) -> Value {
+    let mut cmd = bin();
+    cmd.args(["drift", "--lake", lake, "--window", "30d", "--out"])
+        .arg(out);
+    if let Some(p) = previous {
+        cmd.arg("--previous").arg(p);
+    }
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "drift: {}", text(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn role<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn drift_gives_exact_unused_sets_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let iam1 = dir.path().join("iam1.json");
+    write(&iam1, &authz(&[]));
+    let s = ingest_iam(&iam1, &lake, "2026-11-01");
+    assert_eq!(
+        (s["roles"].as_u64(), s["function_roles"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(s["statements_unreadable"], 0);
+
+    let obj = "arn:aws:s3:::data-bucket/reports/a.csv";
+    let records = vec![
+        event(
+            1,
+            "fn-role",
+            "s3.amazonaws.com",
+            "GetObject",
+            None,
+            Some(obj),
+        ),
+        event(
+            2,
+            "fn-role",
+            "s3.amazonaws.com",
+            "GetObject",
+            None,
+            Some(obj),
+        ),
+        event(3, "fn-role", "dynamodb.amazonaws.com", "Query", None, None),
+        // Refused: not a use.
+        event(
+            4,
+            "fn-role",
+            "dynamodb.amazonaws.com",
+            "Scan",
+            Some("AccessDenied"),
+            None,
+        ),
+        event(5, "ops", "sqs.amazonaws.com", "SendMessage", None, None),
+    ];
+    write(&dir.path().join("ct/a.json"), &json!({"Records": records}));
+    ingest(&[dir.path().join("ct")], &lake);
+
+    let out1 = dir.path().join("report1");
+    let r1 = drift(&lake, &out1, None);
+    assert_eq!(r1["schema"], "trailhound.drift/1");
+    assert_eq!(r1["summary"]["roles"], 2);
+    // Function roles first.
+    assert_eq!(r1["roles"][0]["name"], "fn-role");
+
+    let f = role(&r1, "fn-role");
+    let mut granted: BTreeSet<String> = catalogue_with_prefix("dynamodb:Get");
+    granted.remove("dynamodb:GetRecords");
+    granted.extend(
+        [
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "s3:GetObject",
+            "s3:PutObject",
+        ]
+        .map(String::from),
+    );
+    let logs: BTreeSet<String> = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(
+        f["granted_count"].as_u64().unwrap() as usize,
+        granted.len() + logs.len()
+    );
+    let used: BTreeSet<String> = f["used"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        used,
+        ["dynamodb:Query", "s3:GetObject"].map(String::from).into()
+    );
+    assert_eq!(
+        set(&f["used_by_lambda"]),
+        logs,
+        "Lambda writes the logs: never unused"
+    );
+    let mut unused = granted.clone();
+    unused.remove("dynamodb:Query");
+    unused.remove("s3:GetObject");
+    assert_eq!(set(&f["unused"]), unused);
+    assert_eq!(f["unused_count"].as_u64().unwrap() as usize, unused.len());
+    assert_eq!(set(&f["unused_services"]), BTreeSet::new());
+    assert!(set(&f["used_not_granted"]).is_empty());
+    let sensitive: BTreeSet<String> = f["unused_sensitive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sensitive.contains("s3:PutObject") && !sensitive.contains("dynamodb:GetItem"));
+    // The suggested policy: the object read on its ARN, the rest where it ran.
+    let policy: Value =
+        serde_json::from_slice(&std::fs::read(out1.join("policies/fn-role.json")).unwrap())
+            .unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let scoped = statements
+        .iter()
+        .find(|s| s["Resource"] == obj)
+        .expect("an s3 statement on the object");
+    assert_eq!(scoped["Action"], json!(["s3:GetObject"]));
+    let star = statements.iter().find(|s| s["Resource"] == "*").unwrap();
+    assert_eq!(
+        set(&star["Action"]),
+        [
+            "dynamodb:Query",
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents"
+        ]
+        .map(String::from)
+        .into()
+    );
+
+    // NotAction Deny leaves exactly the two queue actions; one used.
+    let o = role(&r1, "ops");
+    assert_eq!(
+        set(&o["granted"]),
+        ["sqs:ReceiveMessage", "sqs:SendMessage"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        set(&o["unused"]),
+        ["sqs:ReceiveMessage"].map(String::from).into()
+    );
+    assert!(o.get("changes").is_none());
+    let md = std::fs::read_to_string(out1.join("report.md")).unwrap();
+    assert!(
+        md.contains("## fn-role") && md.contains("`sqs:ReceiveMessage`"),
+        "{md}"
+    );
+
+    // A later snapshot grants ops one more action: the next report says so.
+    let iam2 = dir.path().join("iam2.json");
+    write(&iam2, &authz(&["sqs:DeleteMessage"]));
+    ingest_iam(&iam2, &lake, "2026-11-14");
+    let r2 = drift(
+        &lake,
+        &dir.path().join("report2"),
+        Some(&out1.join("report.json")),
+    );
+    let c = &role(&r2, "ops")["changes"];
+    assert_eq!(
+        set(&c["newly_granted"]),
+        ["sqs:DeleteMessage"].map(String::from).into()
+    );
+    assert!(set(&c["no_longer_granted"]).is_empty() && set(&c["newly_used"]).is_empty());
+    assert!(set(&role(&r2, "fn-role")["changes"]["newly_granted"]).is_empty());
+
+    // Bad input: a file that is not authorization details names itself.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, b"{\"Records\": []}").unwrap();
+    let out = run(bin()
+        .args(["ingest", "iam"])
+        .arg(&bad)
+        .args(["--lake", &lake]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("bad.json")
+            && text(&out.stderr).contains("authorization-details"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_account_of_shared_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let src = shared_data().join(
+        "iam_account_authz_details_cloudsplaining/example_account_authorization_details.json.gz",
+    );
+    let s = ingest_iam(&src, &lake, "2026-11-20");
+    assert_eq!(s["account_id"], "200611803367");
+    assert_eq!(
+        (
+            s["roles"].as_u64(),
+            s["users"].as_u64(),
+            s["groups"].as_u64()
+        ),
+        (Some(78), Some(44), Some(5))
+    );
+    assert_eq!(s["statements_unreadable"], 0);
+    // Again the same day: replaced, not doubled.
+    let again = ingest_iam(&src, &lake, "2026-11-20");
+    assert_eq!(again["replaced"], true);
+    assert_eq!(again["rows"], s["rows"]);
+
+    // No CloudTrail for this account: every granted action is unused.
+    let r = drift(&lake, &dir.path().join("report"), None);
+    assert_eq!(r["summary"]["roles"], 78);
+    assert_eq!(r["summary"]["function_roles"], 1);
+    for role in r["roles"].as_array().unwrap() {
+        assert_eq!(role["used_count"], 0);
+        // (Less what Lambda itself does for a function role: its logs, its network.)
+        let by_lambda = role["used_by_lambda"].as_array().unwrap().len() as u64;
+        assert_eq!(
+            role["unused_count"].as_u64().unwrap() + by_lambda,
+            role["granted_count"].as_u64().unwrap(),
+            "{}",
+            role["name"]
+        );
+    }
+    // A role that may pass any role to new Lambda functions: privilege escalation flagged.
+    let passers: Vec<&Value> = r["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["unused_sensitive"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == "iam:PassRole" && a["privilege_escalation"] == true)
+        })
+        .collect();
+    assert!(!passers.is_empty());
+}
