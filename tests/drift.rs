@@ -364,3 +364,125 @@ fn demo_account_of_shared_data() {
         .collect();
     assert!(!passers.is_empty());
 }
+
+/// `ingest iam iam://`: the live IAM API of the emulator, its documents URL-encoded as AWS
+/// returns them, read into the same rows as a file would give.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_iam_api_of_the_emulator() {
+    crate::common::emulator();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = crate::common::unique_name("fn");
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name(&role)
+        .path("/service-role/")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let inline = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessage"], "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name("queue")
+        .policy_document(inline.to_string())
+        .send()
+        .await
+        .unwrap();
+    let managed = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
+        {"Effect": "Deny", "Action": "sqs:ReceiveMessage", "Resource": "*"}]});
+    let policy = iam
+        .create_policy()
+        .policy_name(format!("{role}-table"))
+        .policy_document(managed.to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name(&role)
+        .policy_arn(policy.policy().unwrap().arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let lake2 = lake.clone();
+    let s = tokio::task::spawn_blocking(move || {
+        let out = run(bin().args([
+            "ingest",
+            "iam",
+            "iam://",
+            "--lake",
+            &lake2,
+            "--date",
+            "2026-11-20",
+            "--json",
+        ]));
+        assert!(out.status.success(), "ingest iam://: {}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s["source"], "iam://");
+    assert!(s["function_roles"].as_u64().unwrap() >= 1, "{s}");
+    let arn = format!("arn:aws:iam::123456789012:role/service-role/{role}");
+    let rows = crate::common::query(
+        &lake,
+        &format!(
+            "SELECT policy_kind, effect, action_pattern, trusted_services FROM iam \
+             WHERE principal_arn = '{arn}' ORDER BY policy_kind, effect, action_pattern"
+        ),
+    );
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["policy_kind"].as_str().unwrap(),
+                r["effect"].as_str().unwrap(),
+                r["action_pattern"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "inline Allow sqs:ReceiveMessage",
+            "inline Allow sqs:SendMessage",
+            "managed Allow dynamodb:GetItem",
+            "managed Deny sqs:ReceiveMessage",
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["trusted_services"] == "lambda.amazonaws.com")
+    );
+
+    // What the role may do, through drift (no CloudTrail: all unused).
+    let out = dir.path().join("report");
+    let lake3 = lake.clone();
+    let (out2, arn2) = (out.clone(), arn.clone());
+    tokio::task::spawn_blocking(move || {
+        let o = run(bin()
+            .args(["drift", "--lake", &lake3, "--role", &arn2, "--out"])
+            .arg(&out2));
+        assert!(o.status.success(), "drift: {}", text(&o.stderr));
+    })
+    .await
+    .unwrap();
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["roles"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        set(&r["roles"][0]["granted"]),
+        ["dynamodb:GetItem", "sqs:SendMessage"]
+            .map(String::from)
+            .into()
+    );
+}
