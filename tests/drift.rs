@@ -278,6 +278,8 @@ fn drift_gives_exact_unused_sets_and_changes() {
         "{md}"
     );
 
+    html_opens_in_chromium(&out1.join("report.html"), 2);
+
     // A later snapshot grants ops one more action: the next report says so.
     let iam2 = dir.path().join("iam2.json");
     write(&iam2, &authz(&["sqs:DeleteMessage"]));
@@ -485,4 +487,46 @@ async fn live_iam_api_of_the_emulator() {
             .map(String::from)
             .into()
     );
+}
+
+/// The HTML report: self-contained (nothing fetched), and rendered by headless Chromium with
+/// no script error, its table and one chart per role in the rendered page.
+fn html_opens_in_chromium(path: &Path, roles: usize) {
+    let page = std::fs::read_to_string(path).unwrap();
+    for external in ["src=\"http", "href=\"http", "<link", "@import", "url("] {
+        assert!(
+            !page.contains(external),
+            "the report fetches something: {external}"
+        );
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("running chromium (scripts/test installs Debian's chromium)");
+    assert!(out.status.success(), "chromium: {}", text(&out.stderr));
+    let dom = text(&out.stdout);
+    assert!(
+        dom.contains(r#"data-rendered="ok""#),
+        "script errors or not rendered: {}",
+        &dom[..dom.len().min(400)]
+    );
+    assert_eq!(
+        dom.matches(r#"<svg class="bar""#).count(),
+        roles,
+        "one chart per role"
+    );
+    assert!(dom.contains(r#"<table id="roles">"#));
 }
