@@ -19,6 +19,7 @@ fn catalogue_with_prefix(prefix: &str) -> BTreeSet<String> {
     )
     .unwrap();
     data.lines()
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split('\t').next())
         .filter(|a| a.starts_with(prefix))
         .map(str::to_string)
@@ -529,4 +530,138 @@ fn html_opens_in_chromium(path: &Path, roles: usize) {
         "one chart per role"
     );
     assert!(dom.contains(r#"<table id="roles">"#));
+}
+
+/// IAM's wildcard match, written again here so the expected sets do not come from the code
+/// under test.
+fn glob(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+fn expand_all(patterns: &[String], universe: &BTreeSet<String>) -> BTreeSet<String> {
+    universe
+        .iter()
+        .filter(|a| patterns.iter().any(|p| glob(p, a)))
+        .cloned()
+        .collect()
+}
+
+/// On a simulated account, each role's unused set is exactly what its policies grant less
+/// what the simulator's ground truth says it used (and less Lambda's own log and network
+/// actions for a function role).
+#[test]
+fn simulated_account_unused_sets_match_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let out = run(bin().args(["simulate", "--out"]).arg(&sim).args([
+        "--functions",
+        "8",
+        "--days",
+        "5",
+        "--seed",
+        "7",
+    ]));
+    assert!(out.status.success(), "simulate: {}", text(&out.stderr));
+    let lake = dir.path().join("lake").display().to_string();
+    ingest(&[sim.join("AWSLogs")], &lake);
+    let authz_path = sim.join("iam/account-authorization-details.json");
+    ingest_iam(&authz_path, &lake, "2026-11-20");
+    let report = drift(&lake, &dir.path().join("report"), None);
+
+    let universe = catalogue_with_prefix("");
+    let authz: Value = serde_json::from_slice(&std::fs::read(&authz_path).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(sim.join("iam/ground-truth.json")).unwrap()).unwrap();
+    let managed: std::collections::HashMap<&str, &Value> = authz["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["Arn"].as_str().unwrap(),
+                &p["PolicyVersionList"][0]["Document"],
+            )
+        })
+        .collect();
+    let platform = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ];
+    let actions_of = |doc: &Value| -> Vec<String> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                _ => vec![],
+            })
+            .collect()
+    };
+    let mut checked = 0;
+    for r in authz["RoleDetailList"].as_array().unwrap() {
+        let arn = r["Arn"].as_str().unwrap();
+        let mut patterns: Vec<String> = r["RolePolicyList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| actions_of(&p["PolicyDocument"]))
+            .collect();
+        for a in r["AttachedManagedPolicies"].as_array().unwrap() {
+            patterns.extend(actions_of(managed[a["PolicyArn"].as_str().unwrap()]));
+        }
+        let granted = expand_all(&patterns, &universe);
+        let used: BTreeSet<String> = set(&truth["roles"][arn]["used"]);
+        let function = r["AssumeRolePolicyDocument"]
+            .to_string()
+            .contains("lambda.amazonaws.com");
+        let mut expected: BTreeSet<String> = granted.difference(&used).cloned().collect();
+        if function {
+            for a in platform {
+                expected.remove(a);
+            }
+        }
+        let got_role = report["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["arn"] == arn)
+            .unwrap_or_else(|| panic!("{arn} not in the report"));
+        let got = expand_all(
+            &got_role["unused"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+            &universe,
+        );
+        let extra: Vec<_> = got.difference(&expected).collect();
+        let missing: Vec<_> = expected.difference(&got).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "{arn}: unused differs from the ground truth: reported but used or not granted \
+             {extra:?}; unused but not reported {missing:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}");
 }

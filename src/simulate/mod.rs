@@ -118,6 +118,9 @@ struct Sim<'a> {
     /// Cumulative daily traffic factor per on-demand invocation, to reach `events_per_day`.
     scale: f64,
     delivered_control_message: bool,
+    /// Per role ARN, the IAM actions its sessions called successfully: the ground truth of
+    /// what each role used (`iam/ground-truth.json`).
+    used: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<Summary> {
@@ -144,6 +147,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Summary> {
         },
         scale: 1.0,
         delivered_control_message: false,
+        used: Default::default(),
         account,
     };
     sim.scale = sim.volume_scale();
@@ -174,6 +178,24 @@ pub fn run(opts: &Options) -> anyhow::Result<Summary> {
     write_file(
         &opts.out.join("iam/account-authorization-details.json"),
         &serde_json::to_vec_pretty(&iam)?,
+    )?;
+    // What each role was granted (its policies' action patterns) and used: the ground truth
+    // a least-privilege report must reproduce.
+    let truth: serde_json::Map<String, Value> = iam["RoleDetailList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let arn = r["Arn"].as_str()?.to_string();
+            let used: Vec<&String> = sim.used.get(&arn).into_iter().flatten().collect();
+            Some((arn, json!({"used": used})))
+        })
+        .collect();
+    write_file(
+        &opts.out.join("iam/ground-truth.json"),
+        &serde_json::to_vec_pretty(
+            &json!({"start": sim.summary.start, "end": sim.summary.end, "roles": truth}),
+        )?,
     )?;
     let labels = json!({
         "seed": opts.seed,
@@ -392,6 +414,17 @@ impl Sim<'_> {
             &self.opts.region,
             outcome,
         );
+        if outcome == Outcome::Ok
+            && actor.identity["type"] == "AssumedRole"
+            && let Some(role) = actor.identity["sessionContext"]["sessionIssuer"]["arn"].as_str()
+        {
+            let used = self.used.entry(role.to_string()).or_default();
+            used.insert(api.names().2.to_string());
+            // Creating a function hands it a role: IAM checks iam:PassRole too.
+            if api == Api::LambdaCreateFunction {
+                used.insert("iam:PassRole".to_string());
+            }
+        }
         self.record(hour, &ev, at)
     }
 

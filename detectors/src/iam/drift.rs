@@ -260,13 +260,18 @@ async fn usage(
         "event_time >= to_timestamp_micros({since}) AND event_time < to_timestamp_micros({until}) \
          AND error_code IS NULL AND user_identity_type = 'AssumedRole' AND actor_arn IS NOT NULL"
     );
+    // iam:PassRole is checked only when a call hands a role over (CreateFunction always,
+    // UpdateFunctionConfiguration only when it changes the role): counted when the request
+    // names a role.
     let sql = format!(
-        "SELECT actor_arn, event_source, event_name, count(*) AS calls,
+        "SELECT actor_arn, event_source, event_name,
+                coalesce(contains(request_parameters, ':role/'), false) AS passes_role,
+                count(*) AS calls,
                 CAST(min(event_time) AS BIGINT) AS first_used,
                 CAST(max(event_time) AS BIGINT) AS last_used,
                 count(resources) AS with_resources
          FROM cloudtrail WHERE {window}
-         GROUP BY actor_arn, event_source, event_name"
+         GROUP BY actor_arn, event_source, event_name, passes_role"
     );
     let c = catalogue();
     let canonical = |a: &str| match c.find(a) {
@@ -288,15 +293,22 @@ async fn usage(
         let first = first.as_primitive::<Int64Type>();
         let last = b.column_by_name("last_used").expect("last");
         let last = last.as_primitive::<Int64Type>();
+        let passes_role = strings(&b, "passes_role");
         for i in 0..b.num_rows() {
             let (Some(actor), Some(source), Some(name)) = (&actor[i], &source[i], &name[i]) else {
                 continue;
             };
-            for action in iam_actions(source, name) {
+            let passes = passes_role[i].as_deref() == Some("true");
+            let actions = iam_actions(source, name);
+            let needed = actions
+                .iter()
+                .enumerate()
+                .filter(|(k, a)| *k == 0 || passes || !a.eq_ignore_ascii_case("iam:PassRole"));
+            for (_, action) in needed {
                 let u = out
                     .entry(actor.clone())
                     .or_default()
-                    .entry(canonical(&action))
+                    .entry(canonical(action))
                     .or_insert_with(|| Usage {
                         first: i64::MAX,
                         last: i64::MIN,
