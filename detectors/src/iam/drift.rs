@@ -39,6 +39,8 @@ pub const LAMBDA_PLATFORM_ACTIONS: &[&str] = &[
 
 /// The report's schema name; a report of another schema is not read as `--previous`.
 pub const SCHEMA: &str = "trailhound.drift/1";
+/// Sensitive unused actions listed per role (a role granted `*` has thousands).
+pub const MAX_SENSITIVE: usize = 100;
 /// Named resources kept per action in a suggested policy; more become `*`.
 const MAX_RESOURCES: usize = 20;
 
@@ -96,6 +98,8 @@ pub struct RoleReport {
     pub unused_services: Vec<String>,
     /// Unused actions that change things: write, permissions management, privilege escalation.
     pub unused_sensitive_count: usize,
+    /// The first [`MAX_SENSITIVE`] of them, privilege escalation first, then permissions
+    /// management, then write (all of them are in `unused`).
     pub unused_sensitive: Vec<Sensitive>,
     pub suggested_policy: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,10 +260,14 @@ async fn usage(
     since: i64,
     until: i64,
 ) -> Result<HashMap<String, BTreeMap<String, Usage>>> {
-    let window = format!(
-        "event_time >= to_timestamp_micros({since}) AND event_time < to_timestamp_micros({until}) \
-         AND error_code IS NULL AND user_identity_type = 'AssumedRole' AND actor_arn IS NOT NULL"
-    );
+    // Successful calls of role sessions in the window (columns of `t`, or unqualified).
+    let calls = |t: &str| {
+        format!(
+            "{t}event_time >= to_timestamp_micros({since}) AND {t}event_time < to_timestamp_micros({until}) \
+             AND {t}error_code IS NULL AND {t}user_identity_type = 'AssumedRole' AND {t}actor_arn IS NOT NULL"
+        )
+    };
+    let window = calls("");
     // iam:PassRole is checked only when a call hands a role over (CreateFunction always,
     // UpdateFunctionConfiguration only when it changes the role): counted when the request
     // names a role.
@@ -321,10 +329,23 @@ async fn usage(
             }
         }
     }
-    // The resources the calls named.
+    // The resources the calls named, for the APIs that named only a few (an API called on
+    // millions of objects gets `*` anyway: its distinct resources are not worth holding).
+    // The small side first: the engine builds its hash table from the left.
     let sql = format!(
-        "SELECT DISTINCT actor_arn, event_source, event_name, resources
-         FROM cloudtrail WHERE {window} AND resources IS NOT NULL"
+        "WITH few AS (
+            SELECT actor_arn, event_source, event_name
+            FROM cloudtrail WHERE {window} AND resources IS NOT NULL
+            GROUP BY actor_arn, event_source, event_name
+            HAVING approx_distinct(resources) <= {limit})
+         SELECT DISTINCT c.actor_arn, c.event_source, c.event_name, c.resources
+         FROM few f
+         JOIN cloudtrail c ON c.actor_arn = f.actor_arn AND c.event_source = f.event_source
+                          AND c.event_name = f.event_name
+         WHERE {cwindow} AND c.resources IS NOT NULL",
+        // The estimate may be off by a few percent; the exact cap is applied below.
+        limit = MAX_RESOURCES * 2,
+        cwindow = calls("c."),
     );
     for b in collect(ctx, &sql, "reading the resources the roles used").await? {
         let (actor, source, name, res) = (
@@ -594,12 +615,14 @@ pub async fn report(
             }),
             (true, None) => None,
         };
+        let sensitive_count = sensitive.len();
+        sensitive.truncate(MAX_SENSITIVE);
         let unused_count = unused.count_ones(..) + unused_unknown.len();
         summary.roles += 1;
         summary.function_roles += usize::from(p.is_function_role());
         summary.roles_with_unused += usize::from(unused_count > 0);
         summary.unused_actions += unused_count;
-        summary.unused_sensitive_actions += sensitive.len();
+        summary.unused_sensitive_actions += sensitive_count;
         summary.calls += used.values().map(|u| u.calls).sum::<u64>();
         reports.push(RoleReport {
             arn: p.arn.clone(),
@@ -628,7 +651,7 @@ pub async fn report(
             unused_count,
             unused: unused_names,
             unused_services: unused_services.into_iter().collect(),
-            unused_sensitive_count: sensitive.len(),
+            unused_sensitive_count: sensitive_count,
             unused_sensitive: sensitive,
             used_by_lambda: platform.ones().map(|i| c.get(i).name.to_string()).collect(),
             suggested_policy: suggested_policy(c, used, &platform),
