@@ -180,6 +180,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         lambda.log_lines_written
     );
 
+    let iam = pipeline::iam::ingest(
+        &data
+            .join("iam/account-authorization-details.json")
+            .display()
+            .to_string(),
+        &lake,
+        &chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        None,
+    )
+    .await
+    .context("ingesting the simulated account's IAM")?;
+    println!(
+        "   iam: {} roles ({} Lambda function roles), {} policy rows",
+        iam.roles, iam.function_roles, iam.rows
+    );
+
     println!("3. looking at it");
     let ctx = detectors::session::open(&lake, None).await?;
     let one = |sql: String| {
@@ -317,6 +333,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             f.detector, f.first_seen, f.summary
         );
     }
+    let until = detectors::iam::drift::latest_event(&ctx)
+        .await?
+        .map_or(chrono::Utc::now().timestamp_micros(), |t| t + 1);
+    let drift = detectors::iam::drift::report(
+        &ctx,
+        &detectors::iam::drift::Options {
+            since: until - 90 * 86_400_000_000,
+            until,
+            roles: Vec::new(),
+        },
+        None,
+    )
+    .await?;
+    crate::drift::write(&out.join("drift"), &drift)?;
+    let d = &drift.summary;
+    println!();
+    println!(
+        "5. least privilege: {} of {} roles hold permissions they never used ({} unused actions, {} that change things)",
+        d.roles_with_unused, d.roles, d.unused_actions, d.unused_sensitive_actions
+    );
     println!();
     println!(
         "done in {:.1} s. Look further:",
@@ -326,6 +362,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "   findings:      trailhound detect --lake {} --no-write   (OCSF JSON: --format json)",
         lake_dir.display()
+    );
+    println!(
+        "   drift report:  {}",
+        out.join("drift/report.html").display()
     );
     println!(
         "   summary:       {}",

@@ -99,7 +99,7 @@ fn file_name(r: &RoleReport, accounts: usize) -> String {
     }
 }
 
-fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
+pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
     let policies = dir.join("policies");
     std::fs::create_dir_all(&policies)
         .with_context(|| format!("creating {}", policies.display()))?;

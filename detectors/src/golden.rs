@@ -36,11 +36,17 @@ impl TestResult {
 }
 
 fn table_schema(table: &str) -> Option<SchemaRef> {
+    if table == pipeline::iam::table::TABLE {
+        return Some(pipeline::iam::table::schema());
+    }
     crate::session::lake_tables()
         .into_iter()
         .find(|(n, _)| *n == table)
         .map(|(_, s)| s)
 }
+
+/// The day of the IAM snapshot fixture rows make (before any fixture activity).
+const IAM_SNAPSHOT_DAY: &str = "2026-01-01";
 
 /// The column that places a row of `table` in time (and in its `dt` partition).
 fn time_column(table: &str) -> &'static str {
@@ -232,10 +238,26 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
             .get(time_column(table))
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        let day = pipeline::time::date_string(t.div_euclid(86_400_000_000));
+        let iam = table == pipeline::iam::table::TABLE;
+        let day = if iam {
+            IAM_SNAPSHOT_DAY.to_string()
+        } else {
+            pipeline::time::date_string(t.div_euclid(86_400_000_000))
+        };
         let account = obj
-            .get("recipient_account_id")
+            .get(if iam {
+                "principal_arn"
+            } else {
+                "recipient_account_id"
+            })
             .and_then(Value::as_str)
+            .map(|v| {
+                if iam {
+                    v.split(':').nth(4).unwrap_or(FIXTURE_ACCOUNT)
+                } else {
+                    v
+                }
+            })
             .unwrap_or(FIXTURE_ACCOUNT)
             .to_string();
         let region = obj
@@ -253,9 +275,14 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
             path: table.clone(),
             message: "unknown table".into(),
         })?;
-        let dir = root.join(format!(
-            "{table}/account_id={account}/region={region}/dt={day}"
-        ));
+        // The iam table has no region partition.
+        let dir = if table == pipeline::iam::table::TABLE {
+            root.join(format!("{table}/account_id={account}/dt={day}"))
+        } else {
+            root.join(format!(
+                "{table}/account_id={account}/region={region}/dt={day}"
+            ))
+        };
         std::fs::create_dir_all(&dir).map_err(|e| io("creating fixture directory", &dir, e))?;
         let arrow_err = |e: arrow::error::ArrowError| Error::Detector {
             path: dir.display().to_string(),

@@ -20,7 +20,7 @@ use crate::{Error, Result};
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sql/detectors");
 
 /// The tables a detector may name in `tables`.
-pub const KNOWN_TABLES: &[&str] = &["cloudtrail", "lambda_invocations", "lambda_logs"];
+pub const KNOWN_TABLES: &[&str] = &["cloudtrail", "lambda_invocations", "lambda_logs", "iam"];
 
 /// The severities of OCSF, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
