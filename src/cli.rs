@@ -63,9 +63,17 @@ pub struct DriftArgs {
     #[arg(long, value_name = "REPORT.json")]
     pub previous: Option<std::path::PathBuf>,
 
-    /// Where to write report.json, report.md and policies/<role>.json (created).
+    /// Where to write report.json, report.md, report.html and policies/<role>.json (created).
     #[arg(long, value_name = "DIR")]
     pub out: std::path::PathBuf,
+
+    /// Also upload the report's files under s3://bucket/prefix/<generated day>/.
+    #[arg(long, value_name = "S3_PREFIX")]
+    pub publish: Option<String>,
+
+    /// Also publish a short summary to this SNS topic (ARN), pointing at the report.
+    #[arg(long, value_name = "TOPIC_ARN")]
+    pub sns_topic: Option<String>,
 }
 
 #[derive(Debug, Args)]

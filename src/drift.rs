@@ -62,6 +62,20 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     write(&args.out, &report)?;
+    let published = match &args.publish {
+        Some(prefix) => Some(publish(&args.out, prefix, &report).await?),
+        None => None,
+    };
+    if let Some(topic) = &args.sns_topic {
+        notify(
+            topic,
+            &report,
+            published
+                .as_deref()
+                .unwrap_or(&args.out.display().to_string()),
+        )
+        .await?;
+    }
     let s = &report.summary;
     println!(
         "drift report over {} to {}: {} roles ({} Lambda function roles), {} with unused \
@@ -76,6 +90,105 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Upload the report's files under `prefix/<generated day>/`; the report's S3 address.
+async fn publish(dir: &Path, prefix: &str, report: &Report) -> anyhow::Result<String> {
+    let (bucket, key_prefix) = pipeline::aws::parse_s3_uri(prefix)
+        .ok_or_else(|| UsageError(format!("--publish {prefix:?}: expected s3://bucket/prefix")))?;
+    let day = report.generated_at.get(..10).unwrap_or("report");
+    let base = format!(
+        "{}{day}",
+        if key_prefix.is_empty() || key_prefix.ends_with('/') {
+            key_prefix.clone()
+        } else {
+            format!("{key_prefix}/")
+        }
+    );
+    let s3 = pipeline::aws::s3_client(&pipeline::aws::sdk_config().await);
+    let mut files = Vec::new();
+    pipeline::lake::walk(dir, &mut |p| files.push(p.to_path_buf()))
+        .with_context(|| format!("listing {}", dir.display()))?;
+    for path in files {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let key = format!("{base}/{rel}");
+        let content_type = match path.extension().and_then(|e| e.to_str()) {
+            Some("html") => "text/html; charset=utf-8",
+            Some("md") => "text/markdown; charset=utf-8",
+            _ => "application/json",
+        };
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "s3 PutObject s3://{bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
+    }
+    Ok(format!("s3://{bucket}/{base}/report.html"))
+}
+
+/// The summary for people subscribed to the topic: counts and the roles with most to remove.
+pub fn summary_text(report: &Report, location: &str) -> String {
+    let s = &report.summary;
+    let mut text = format!(
+        "Least-privilege drift report, {} to {}: {} of {} roles hold permissions they never used \
+         ({} unused actions, {} that change things).\nReport: {location}\n",
+        report.window.since,
+        report.window.until,
+        s.roles_with_unused,
+        s.roles,
+        s.unused_actions,
+        s.unused_sensitive_actions
+    );
+    let mut roles: Vec<&RoleReport> = report.roles.iter().filter(|r| r.unused_count > 0).collect();
+    roles.sort_by_key(|r| std::cmp::Reverse((r.unused_sensitive_count, r.unused_count)));
+    for r in roles.iter().take(20) {
+        let _ = writeln!(
+            text,
+            "- {}: {} of {} granted actions unused, {} that change things",
+            r.arn, r.unused_count, r.granted_count, r.unused_sensitive_count
+        );
+    }
+    text
+}
+
+/// Publish the summary to an SNS topic.
+async fn notify(topic: &str, report: &Report, location: &str) -> anyhow::Result<()> {
+    let sns = aws_sdk_sns::Client::new(&pipeline::aws::sdk_config().await);
+    let attr = |v: &str| {
+        aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+    };
+    sns.publish()
+        .topic_arn(topic)
+        .subject("trailhound least-privilege drift report")
+        .message(summary_text(report, location))
+        .message_attributes("kind", attr("drift-report")?)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "sns Publish {topic}: {}",
+                aws_sdk_sns::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(())
 }
 
 /// A file name for a role: its name, with anything but letters, digits, `-`, `_`, `.` and `+`

@@ -665,3 +665,103 @@ fn simulated_account_unused_sets_match_the_ground_truth() {
     }
     assert!(checked >= 8, "{checked}");
 }
+
+/// `drift --publish s3://… --sns-topic …`: the files land in the bucket and a summary reaches
+/// the topic's subscribers (an SQS queue here), on the emulator.
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_to_s3_and_summarise_to_sns() {
+    let s3 = crate::common::s3().await;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let bucket = crate::common::unique_bucket("drift");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let name = crate::common::unique_name("drift");
+    let topic = sns.create_topic().name(&name).send().await.unwrap();
+    let topic = topic.topic_arn().unwrap().to_string();
+    let queue = sqs.create_queue().queue_name(&name).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let iam = dir.path().join("iam.json");
+    write(&iam, &authz(&[]));
+    ingest_iam(&iam, &lake, "2026-11-01");
+    let out = dir.path().join("report");
+    let (lake2, out2, bucket2, topic2) = (lake.clone(), out.clone(), bucket.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let o = run(bin()
+            .args(["drift", "--lake", &lake2, "--out"])
+            .arg(&out2)
+            .args([
+                "--publish",
+                &format!("s3://{bucket2}/reports"),
+                "--sns-topic",
+                &topic2,
+            ]));
+        assert!(o.status.success(), "drift: {}", text(&o.stderr));
+    })
+    .await
+    .unwrap();
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("reports/")
+        .send()
+        .await
+        .unwrap();
+    let keys: BTreeSet<String> = listed
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_string())
+        .collect();
+    for file in [
+        "report.json",
+        "report.md",
+        "report.html",
+        "policies/fn-role.json",
+        "policies/ops.json",
+    ] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(&format!("/{file}"))),
+            "{file} not published: {keys:?}"
+        );
+    }
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let body = got.messages()[0].body().unwrap().to_string();
+    assert!(
+        body.contains("2 of 2 roles hold permissions they never used"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("s3://{bucket}/reports/")), "{body}");
+    assert!(
+        body.contains("arn:aws:iam::111122223333:role/ops"),
+        "{body}"
+    );
+}
