@@ -352,6 +352,96 @@ fn demo_account_of_shared_data() {
             role["name"]
         );
     }
+    // Exact sets for every role whose policies are plain Allow/Action statements (most of
+    // them), computed here from the documents with this file's own wildcard match.
+    let authz: Value = {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&src).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let managed: std::collections::HashMap<&str, &Value> = authz["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let doc = p["PolicyVersionList"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["IsDefaultVersion"] == true)
+                .unwrap();
+            (p["Arn"].as_str().unwrap(), &doc["Document"])
+        })
+        .collect();
+    let universe = catalogue_with_prefix("");
+    let mut exact = 0;
+    'roles: for role in authz["RoleDetailList"].as_array().unwrap() {
+        let mut docs: Vec<&Value> = role["RolePolicyList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["PolicyDocument"])
+            .collect();
+        for a in role["AttachedManagedPolicies"].as_array().unwrap() {
+            docs.push(managed[a["PolicyArn"].as_str().unwrap()]);
+        }
+        if role.get("PermissionsBoundary").is_some() {
+            continue;
+        }
+        let mut patterns = Vec::new();
+        for doc in docs {
+            let statements = match &doc["Statement"] {
+                Value::Array(a) => a.clone(),
+                one => vec![one.clone()],
+            };
+            for st in statements {
+                if st["Effect"] != "Allow" || st.get("Action").is_none() {
+                    continue 'roles;
+                }
+                match &st["Action"] {
+                    Value::String(a) => patterns.push(a.clone()),
+                    Value::Array(a) => {
+                        patterns.extend(a.iter().map(|x| x.as_str().unwrap().to_string()))
+                    }
+                    _ => continue 'roles,
+                }
+            }
+        }
+        let arn = role["Arn"].as_str().unwrap();
+        let got = r["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["arn"] == arn)
+            .unwrap();
+        let mut expected = expand_all(&patterns, &universe);
+        for a in got["used_by_lambda"].as_array().unwrap() {
+            expected.remove(a.as_str().unwrap());
+        }
+        let reported = expand_all(
+            &got["unused"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+            &universe,
+        );
+        assert_eq!(reported.len(), expected.len(), "{arn}");
+        assert!(
+            reported == expected,
+            "{arn}: {:?} / {:?}",
+            reported.difference(&expected).take(5).collect::<Vec<_>>(),
+            expected.difference(&reported).take(5).collect::<Vec<_>>()
+        );
+        exact += 1;
+    }
+    assert!(exact >= 40, "only {exact} roles checked exactly");
+
     // A role that may pass any role to new Lambda functions: privilege escalation flagged.
     let passers: Vec<&Value> = r["roles"]
         .as_array()
