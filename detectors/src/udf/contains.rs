@@ -159,14 +159,7 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
-        let rows: Vec<Vec<&str>> = text
-            .lines()
-            .filter(|l| l.starts_with("| ") && !l.contains(" v "))
-            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-            .collect();
+        let (rows, text) = super::super::sql_rows(&batches);
         assert_eq!(
             rows,
             vec![

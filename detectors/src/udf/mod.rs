@@ -70,6 +70,26 @@ where
     )
 }
 
+/// A query result's data rows as text cells (the header left out), and the printed table.
+#[cfg(test)]
+pub(crate) fn sql_rows(batches: &[arrow::array::RecordBatch]) -> (Vec<Vec<String>>, String) {
+    let text = arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string();
+    let rows = text
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(1)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    (rows, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,14 +112,7 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
-        let rows: Vec<Vec<&str>> = text
-            .lines()
-            .filter(|l| l.starts_with("| ") && !l.contains(" a "))
-            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-            .collect();
+        let (rows, text) = sql_rows(&batches);
         assert_eq!(
             rows,
             vec![

@@ -44,16 +44,15 @@ pub struct Summary {
 
 /// Read the authorization details of `src`.
 pub async fn read(src: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<AuthorizationDetails> {
+    // The SDK configuration given, or the standard chain's when an AWS source needs one.
+    let conf = || async {
+        match sdk {
+            Some(c) => c.clone(),
+            None => crate::aws::sdk_config().await,
+        }
+    };
     if src.starts_with("iam://") {
-        let owned;
-        let conf = match sdk {
-            Some(c) => c,
-            None => {
-                owned = crate::aws::sdk_config().await;
-                &owned
-            }
-        };
-        return live(&aws_sdk_iam::Client::new(conf)).await;
+        return live(&aws_sdk_iam::Client::new(&conf().await)).await;
     }
     let bytes = if src == "-" {
         let mut buf = Vec::new();
@@ -62,15 +61,7 @@ pub async fn read(src: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<Auth
             .map_err(|e| Error::io("reading", "standard input", e))?;
         buf
     } else if let Some((bucket, key)) = crate::aws::parse_s3_uri(src) {
-        let owned;
-        let conf = match sdk {
-            Some(c) => c,
-            None => {
-                owned = crate::aws::sdk_config().await;
-                &owned
-            }
-        };
-        let out = crate::aws::s3_client(conf)
+        let out = crate::aws::s3_client(&conf().await)
             .get_object()
             .bucket(&bucket)
             .key(&key)
@@ -241,21 +232,16 @@ pub async fn ingest(
         &[],
         3,
     );
+    let parquet_err = |source| Error::Parquet {
+        path: table::TABLE.into(),
+        source,
+    };
     let mut buf = Vec::new();
     {
         let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, table::schema(), Some(props))
-            .map_err(|e| Error::Parquet {
-                path: table::TABLE.into(),
-                source: e,
-            })?;
-        w.write(&batch).map_err(|e| Error::Parquet {
-            path: table::TABLE.into(),
-            source: e,
-        })?;
-        w.close().map_err(|e| Error::Parquet {
-            path: table::TABLE.into(),
-            source: e,
-        })?;
+            .map_err(parquet_err)?;
+        w.write(&batch).map_err(parquet_err)?;
+        w.close().map_err(parquet_err)?;
     }
     let dir = format!("{}/account_id={account}/dt={date}/", table::TABLE);
     let replaced = !lake.list(&dir).await?.is_empty();
