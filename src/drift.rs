@@ -237,17 +237,22 @@ pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(items: &[String], max: usize) -> String {
+/// The first `max` items, each written by `each`, then how many more; "none" for none.
+fn shown(items: &[String], max: usize, each: impl Fn(&str) -> String) -> String {
     if items.is_empty() {
         return "none".into();
     }
-    let shown: Vec<String> = items.iter().take(max).map(|a| format!("`{a}`")).collect();
+    let shown: Vec<String> = items.iter().take(max).map(|a| each(a)).collect();
     let more = items.len().saturating_sub(max);
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))
     } else {
         shown.join(", ")
     }
+}
+
+fn list(items: &[String], max: usize) -> String {
+    shown(items, max, |a| format!("`{a}`"))
 }
 
 /// The report for people: a summary table, then each role.
@@ -470,20 +475,8 @@ pub fn html(report: &Report) -> String {
         ));
     }
     h.push_str("</tbody></table>");
-    let codes = |items: &[String], max: usize| {
-        if items.is_empty() {
-            return "none".to_string();
-        }
-        let mut out: Vec<String> = items
-            .iter()
-            .take(max)
-            .map(|a| format!("<code>{}</code>", esc(a)))
-            .collect();
-        if items.len() > max {
-            out.push(format!("and {} more", items.len() - max));
-        }
-        out.join(", ")
-    };
+    let codes =
+        |items: &[String], max: usize| shown(items, max, |a| format!("<code>{}</code>", esc(a)));
     for r in &report.roles {
         h.push_str(&format!(
             r#"<details id="{}"><summary>{} — {} of {} granted actions unused</summary>"#,

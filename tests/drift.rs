@@ -115,12 +115,16 @@ fn drift(lake: &str, out: &Path, previous: Option<&Path>) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
-fn set(v: &Value) -> BTreeSet<String> {
+fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect()
+}
+
+fn set(v: &Value) -> BTreeSet<String> {
+    strings(v).into_iter().collect()
 }
 
 fn role<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -422,15 +426,7 @@ fn demo_account_of_shared_data() {
         for a in got["used_by_lambda"].as_array().unwrap() {
             expected.remove(a.as_str().unwrap());
         }
-        let reported = expand_all(
-            &got["unused"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect::<Vec<_>>(),
-            &universe,
-        );
+        let reported = expand_all(&strings(&got["unused"]), &universe);
         assert_eq!(reported.len(), expected.len(), "{arn}");
         assert!(
             reported == expected,
@@ -735,15 +731,7 @@ fn simulated_account_unused_sets_match_the_ground_truth() {
             .iter()
             .find(|x| x["arn"] == arn)
             .unwrap_or_else(|| panic!("{arn} not in the report"));
-        let got = expand_all(
-            &got_role["unused"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect::<Vec<_>>(),
-            &universe,
-        );
+        let got = expand_all(&strings(&got_role["unused"]), &universe);
         let extra: Vec<_> = got.difference(&expected).collect();
         let missing: Vec<_> = expected.difference(&got).collect();
         assert!(

@@ -244,27 +244,16 @@ pub fn write_lake(root: &Path, rows: &[(String, Map<String, Value>)]) -> Result<
         } else {
             pipeline::time::date_string(t.div_euclid(86_400_000_000))
         };
-        let account = obj
-            .get(if iam {
-                "principal_arn"
-            } else {
-                "recipient_account_id"
-            })
-            .and_then(Value::as_str)
-            .map(|v| {
-                if iam {
-                    v.split(':').nth(4).unwrap_or(FIXTURE_ACCOUNT)
-                } else {
-                    v
-                }
-            })
-            .unwrap_or(FIXTURE_ACCOUNT)
-            .to_string();
-        let region = obj
-            .get("aws_region")
-            .and_then(Value::as_str)
-            .unwrap_or(FIXTURE_REGION)
-            .to_string();
+        let text = |col: &str| obj.get(col).and_then(Value::as_str);
+        // An IAM row's account is its principal's; an event's, the recipient account.
+        let account = if iam {
+            text("principal_arn").and_then(|arn| arn.split(':').nth(4))
+        } else {
+            text("recipient_account_id")
+        }
+        .unwrap_or(FIXTURE_ACCOUNT)
+        .to_string();
+        let region = text("aws_region").unwrap_or(FIXTURE_REGION).to_string();
         parts
             .entry((table.clone(), account, region, day))
             .or_default()

@@ -332,10 +332,15 @@ async fn fetch_s3(
     in_memory_max: u64,
 ) -> std::result::Result<Body, String> {
     if size <= in_memory_max {
-        return get_object_bytes(client, bucket, key).await.map(Body::Bytes);
+        return get_object_bytes(client, bucket, key)
+            .await
+            .map(Body::Bytes)
+            .map_err(|e| e.to_string());
     }
     // Large objects go to a temporary file so that memory stays bounded.
-    let out = get_object(client, bucket, key).await?;
+    let out = get_object(client, bucket, key)
+        .await
+        .map_err(|e| e.to_string())?;
     let tmp =
         tempfile::NamedTempFile::new().map_err(|e| format!("creating a temporary file: {e}"))?;
     let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
@@ -350,14 +355,14 @@ async fn get_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-) -> std::result::Result<aws_sdk_s3::operation::get_object::GetObjectOutput, String> {
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
     client
         .get_object()
         .bucket(bucket)
         .key(key)
         .send()
         .await
-        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())
+        .map_err(|e| Error::s3("GetObject", bucket, key, e))
 }
 
 /// An S3 object's bytes, in memory: one contiguous buffer (a copy only when the body came in
@@ -366,13 +371,13 @@ pub(crate) async fn get_object_bytes(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-) -> std::result::Result<bytes::Bytes, String> {
+) -> Result<bytes::Bytes> {
     let out = get_object(client, bucket, key).await?;
     let data = out
         .body
         .collect()
         .await
-        .map_err(|e| Error::s3("GetObject", bucket, key, e).to_string())?;
+        .map_err(|e| Error::s3("GetObject", bucket, key, e))?;
     Ok(data.into_bytes())
 }
 

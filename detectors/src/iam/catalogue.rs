@@ -136,6 +136,13 @@ impl Catalogue {
         self.index.get(&action.to_ascii_lowercase()).copied()
     }
 
+    /// How many actions a service has (by prefix, any case).
+    pub fn service_len(&self, service: &str) -> usize {
+        self.services
+            .get(&service.to_ascii_lowercase())
+            .map_or(0, |r| r.len())
+    }
+
     /// An empty set of actions.
     pub fn empty_set(&self) -> FixedBitSet {
         FixedBitSet::with_capacity(self.actions.len())

@@ -395,7 +395,7 @@ pub fn compact(set: &FixedBitSet, unknown: &BTreeSet<String>) -> Vec<String> {
     }
     let mut out = Vec::new();
     for (service, ids) in by_service {
-        if ids.len() == c.expand(&format!("{service}:*")).count_ones(..) {
+        if ids.len() == c.service_len(service) {
             out.push(format!("{service}:*"));
         } else {
             out.extend(ids.into_iter().map(|i| c.get(i).name.to_string()));

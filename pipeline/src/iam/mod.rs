@@ -61,17 +61,9 @@ pub async fn read(src: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<Auth
             .map_err(|e| Error::io("reading", "standard input", e))?;
         buf
     } else if let Some((bucket, key)) = crate::aws::parse_s3_uri(src) {
-        let out = crate::aws::s3_client(&conf().await)
-            .get_object()
-            .bucket(&bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?;
-        out.body
-            .collect()
-            .await
-            .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?
+        let client = crate::aws::s3_client(&conf().await);
+        crate::ingest::get_object_bytes(&client, &bucket, &key)
+            .await?
             .to_vec()
     } else {
         std::fs::read(src).map_err(|e| Error::io("reading", src, e))?

@@ -221,19 +221,9 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                let out = client
-                    .get_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?;
-                let data = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| Error::s3("GetObject", &bucket, &key, e))?;
-                Ok(data.to_vec())
+                Ok(crate::ingest::get_object_bytes(&client, &bucket, &key)
+                    .await?
+                    .to_vec())
             }
         }
     }

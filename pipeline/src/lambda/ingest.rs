@@ -632,8 +632,8 @@ async fn fetch(
         ObjectLoc::File(path) => std::fs::read(path)
             .map(bytes::Bytes::from)
             .map_err(|e| e.to_string()),
-        ObjectLoc::S3 { bucket, key } => {
-            get_object_bytes(s3.ok_or("no S3 client")?, bucket, key).await
-        }
+        ObjectLoc::S3 { bucket, key } => get_object_bytes(s3.ok_or("no S3 client")?, bucket, key)
+            .await
+            .map_err(|e| e.to_string()),
     }
 }
