@@ -32,11 +32,113 @@ pub enum Command {
     /// The detectors: list them, check their files and SQL, run their golden tests.
     #[command(subcommand)]
     Detectors(DetectorsCommand),
-    /// Score the detectors against labelled attacks (the simulator's labels.json).
+    /// Score the detectors (and with --model the behaviour baseline) against labelled attacks
+    /// (the simulator's labels.json): recall, precision, false findings per function-week.
     Eval(EvalArgs),
+    /// The behaviour baseline: learn each function's normal invocation behaviour from the lake
+    /// (train), find where it departs from it (score), draw it (plot).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Least-privilege drift report per role: granted, used, unused, a suggested policy, and
     /// what changed since the previous report (needs an IAM snapshot: `ingest iam`).
     Drift(DriftArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Learn every function's normal behaviour (per 5 minutes and per hour, by hour of day and
+    /// weekday/weekend) from the lake's history and write the model file.
+    Train(BaselineTrainArgs),
+    /// Score the lake's activity against a model: findings where a function departs from its
+    /// normal, saying which features deviated, by how much, against what range.
+    Score(BaselineScoreArgs),
+    /// Draw one function's features with its learnt normal band and its flagged buckets (SVG).
+    Plot(BaselinePlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineTrainArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// Where to write the model (JSON, format trailhound.baseline/1).
+    #[arg(long, value_name = "FILE")]
+    pub model: std::path::PathBuf,
+
+    /// Learn from activity since: RFC 3339, a date or an age (30d). Default: all of the lake.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// … and before. Default: the lake's last event.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+
+    /// Print one JSON summary object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineScoreArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// The model file `baseline train` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub model: std::path::PathBuf,
+
+    /// Score activity since: RFC 3339, a date or an age (1h). Default: all of the lake.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// … and before. Default: now.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+
+    /// Output format (default: table on a terminal, ndjson otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write findings to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// Do not add new findings to LAKE/findings/.
+    #[arg(long)]
+    pub no_write: bool,
+
+    /// How buckets are judged (for measuring the alternatives): combined, features, mixture.
+    #[arg(long, value_name = "METHOD", hide = true)]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselinePlotArgs {
+    /// The lake: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: String,
+
+    /// The model file `baseline train` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub model: std::path::PathBuf,
+
+    /// The function to draw.
+    #[arg(long, value_name = "NAME")]
+    pub function: String,
+
+    /// Where to write the SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: std::path::PathBuf,
+
+    /// From: RFC 3339, a date or an age. Default: the model's training window.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Until. Default: the model's training window's end.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -166,9 +268,23 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub labels: std::path::PathBuf,
 
-    /// Print one JSON object: precision, recall, false_findings_per_function_week, scenarios.
+    /// Print one JSON object: precision, recall, false_findings_per_function_week, scenarios,
+    /// and per kind of attack the recall and the baseline's recall and precision.
     #[arg(long)]
     pub json: bool,
+
+    /// Also score the behaviour baseline with this model (`baseline train`): its findings are
+    /// evaluated with the detectors', and on their own per kind of anomaly.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<std::path::PathBuf>,
+
+    /// Only the baseline (with --model): leave the detectors out.
+    #[arg(long, requires = "model")]
+    pub baseline_only: bool,
+
+    /// How the baseline judges buckets (for measuring the alternatives).
+    #[arg(long, value_name = "METHOD", hide = true)]
+    pub method: Option<String>,
 
     /// Extra or replacement detectors (see `detect --sql-dir`).
     #[arg(long, value_name = "DIR")]
@@ -196,7 +312,7 @@ pub struct SimulateArgs {
     /// Attacks to inject: all, none, or a comma-separated list of credential-exfiltration,
     /// credential-dual-use, dormant-permission, reconnaissance, privilege-escalation,
     /// lambda-persistence, defense-evasion, secrets-mass-retrieval, invocation-flood,
-    /// cryptomining, error-storm.
+    /// cryptomining, error-storm, odd-hour-activity, api-burst.
     #[arg(long, default_value = "all", value_name = "LIST")]
     pub attacks: String,
 

@@ -129,7 +129,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let data = out.join("data");
     let lake_dir = out.join("lake");
 
-    println!("1. simulating an account: 30 Lambda functions, 14 days, every attack scenario");
+    println!(
+        "1. simulating an account: 30 Lambda functions, 14 days, every attack scenario and behaviour anomaly"
+    );
     let opts = simulate::Options {
         out: data.clone(),
         functions: 30,
@@ -227,7 +229,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = failures.first() {
         anyhow::bail!("a detector failed: {f}");
     }
-    let findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let mut findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let from_rules = findings.len();
+    println!("   {from_rules} findings from the detectors");
+
+    println!("5. learning each function's normal behaviour (baseline model) and scoring against it");
+    let now = chrono::Utc::now().timestamp_micros();
+    let (mut model, trained) = detectors::baseline::train(
+        &ctx,
+        None,
+        None,
+        &detectors::baseline::Params::default(),
+        now,
+    )
+    .await?;
+    let model_path = out.join("baseline/model.json");
+    std::fs::create_dir_all(out.join("baseline"))?;
+    model.write(&model_path)?;
+    let scored = crate::baseline::score_lake(&ctx, &mut model, None, None, None).await?;
+    println!(
+        "   {} functions learnt ({} still learning) from {} 5-minute and hourly buckets; {} behaviour findings",
+        trained.functions,
+        trained.learning,
+        trained.buckets,
+        scored.findings.len()
+    );
+    for f in &scored.findings {
+        println!(
+            "     {} {}: {}",
+            f.detector_id,
+            f.subject,
+            f.reasons.first().map(String::as_str).unwrap_or("")
+        );
+    }
+    // One function's features against its learnt band: the first behaviour anomaly's.
+    let plotted = labels_first_behaviour(&data)?;
+    if let Some(function) = &plotted {
+        let ts = |s: &str| pipeline::time::parse_timestamp_micros(s).unwrap_or(0);
+        crate::baseline::write_plot(
+            &ctx,
+            &model,
+            function,
+            ts(&model.since),
+            ts(&model.until),
+            &out.join(format!("baseline/{function}.svg")),
+        )
+        .await?;
+    }
+    findings.extend(scored.findings);
     let refs: Vec<&Finding> = findings.iter().collect();
     detectors::store::write(&lake, &refs, &uuid::Uuid::now_v7().to_string()).await?;
     let score = detectors::eval::score(
@@ -308,6 +357,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_vec_pretty(&json!({
             "attacks": report,
             "findings": findings.len(),
+            "behaviour_findings": findings.len() - from_rules,
             "precision": score.precision,
             "recall": score.recall,
             "false_findings": score.false_finding_list,
@@ -350,7 +400,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let d = &drift.summary;
     println!();
     println!(
-        "5. least privilege: {} of {} roles hold permissions they never used ({} unused actions, {} that change things)",
+        "6. least privilege: {} of {} roles hold permissions they never used ({} unused actions, {} that change things)",
         d.roles_with_unused, d.roles, d.unused_actions, d.unused_sensitive_actions
     );
     println!();
@@ -372,6 +422,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         out.join("demo-summary.json").display()
     );
     println!(
+        "   baseline:      trailhound baseline score --lake {} --model {} --no-write",
+        lake_dir.display(),
+        model_path.display()
+    );
+    if let Some(function) = &plotted {
+        println!(
+            "   its plot:      {}",
+            out.join(format!("baseline/{function}.svg")).display()
+        );
+    }
+    println!(
         "   query:         trailhound query --lake {} \"SELECT event_time, event_name, source_ip_address, user_agent FROM cloudtrail WHERE session_name = '{}' ORDER BY event_time DESC LIMIT 20\"",
         lake_dir.display(),
         labels["attacks"][0]["function"]
@@ -379,4 +440,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or("orders-api")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The function of the simulation's first behaviour anomaly (the one the demo plots).
+fn labels_first_behaviour(data: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let labels: Value = serde_json::from_slice(&std::fs::read(data.join("labels.json"))?)?;
+    Ok(labels["attacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| {
+            attacks::Kind::parse(a["kind"].as_str().unwrap_or(""))
+                .is_some_and(|k| attacks::BEHAVIOUR.contains(&k))
+        })
+        .and_then(|a| a["function"].as_str().map(str::to_string)))
 }

@@ -356,23 +356,42 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
 
 pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let labels = detectors::eval::Labels::read(&args.labels)?;
+    let method = crate::baseline::method(args.method.as_deref())?;
+    let mut model = args
+        .model
+        .as_deref()
+        .map(crate::baseline::read_model)
+        .transpose()?;
     let registry = Registry::load(args.sql_dir.as_deref())?;
     let selected = registry
         .select(&[])
         .map_err(|e| UsageError(e.to_string()))?;
     let (_, ctx) = open_lake(&args.lake, &registry.views).await?;
-    let (outcomes, failures) =
-        run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
-    if !failures.is_empty() {
-        for f in &failures {
-            eprintln!("error: {f}");
+    let mut findings: Vec<Finding> = Vec::new();
+    if !args.baseline_only {
+        let (outcomes, failures) =
+            run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
+        if !failures.is_empty() {
+            for f in &failures {
+                eprintln!("error: {f}");
+            }
+            anyhow::bail!("{} detectors failed", failures.len());
         }
-        anyhow::bail!("{} detectors failed", failures.len());
+        findings.extend(outcomes.into_iter().flat_map(|o| o.findings));
     }
-    let findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let mut learning = 0;
+    if let Some(model) = model.as_mut() {
+        let scored = crate::baseline::score_lake(&ctx, model, None, None, method).await?;
+        learning = scored.learning.len();
+        findings.extend(scored.findings);
+    }
     let report = detectors::eval::score(&labels, &findings);
+    let kinds = detectors::eval::by_kind(&labels, &findings);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["by_kind"] = serde_json::to_value(&kinds)?;
+        v["baseline_learning_functions"] = learning.into();
+        println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -397,6 +416,28 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         report.false_findings_per_function_week,
         report.function_weeks
     );
+    if model.is_some() {
+        println!(
+            "\n{:<26} {:>7} {:>7} {:>7}   {:>9} {:>9} {:>9}",
+            "kind", "attacks", "caught", "recall", "baseline", "b.recall", "b.precis."
+        );
+        for k in &kinds {
+            println!(
+                "{:<26} {:>7} {:>7} {:>7.2}   {:>9} {:>9.2} {:>9.2}",
+                k.kind,
+                k.attacks,
+                k.caught,
+                k.recall,
+                format!("{}+{}", k.baseline_true_findings, k.baseline_false_findings),
+                k.baseline_recall,
+                k.baseline_precision
+            );
+        }
+        println!("(baseline: findings matching an attack of the kind + unmatched findings of its category)");
+        if learning > 0 {
+            println!("{learning} functions still learning: not scored by the baseline");
+        }
+    }
     for f in &report.false_finding_list {
         println!(
             "false: {} {} {} {}",

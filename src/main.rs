@@ -2,6 +2,7 @@
 //! libraries together and maps outcomes to exit codes (0 done, 1 failure, 2 bad usage); the
 //! work itself lives in the libraries.
 
+mod baseline;
 mod cli;
 mod demo;
 mod detect;
@@ -85,6 +86,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Detectors(cmd) => detect::detectors_command(cmd).await,
         cli::Command::Eval(args) => detect::eval(args).await,
         cli::Command::Drift(args) => drift::run(args).await,
+        cli::Command::Baseline(cmd) => baseline::run(cmd).await,
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Simulate into `dir/data` and ingest CloudTrail and Lambda logs into `dir/lake`; the labels.
-fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
+pub(crate) fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
     let data = dir.join("data");
     let o = run(bin()
         .args(["simulate", "--out"])

@@ -2,6 +2,7 @@
 //! happens once. S3 tests talk to the local AWS emulator that `scripts/test` starts.
 
 mod bad_input;
+mod baseline;
 mod common;
 mod detect;
 mod drift;

@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A baseline model file could not be read, written or used.
+    #[error("baseline model {path}: {message}")]
+    Model { path: String, message: String },
+
     /// Labels for `eval` could not be read.
     #[error("labels {path}: {message}")]
     Labels { path: String, message: String },

@@ -118,6 +118,100 @@ fn matches(f: &Finding, a: &Attack) -> bool {
     who && f.first_seen <= e + SLACK_MICROS && f.last_seen >= s - SLACK_MICROS
 }
 
+/// The behaviour anomaly each baseline category stands for: a baseline finding that matches no
+/// attack counts against this kind's precision.
+pub fn kind_of_category(c: crate::baseline::Category) -> &'static str {
+    use crate::baseline::Category;
+    match c {
+        Category::Volume => "invocation-flood",
+        Category::OffHours => "odd-hour-activity",
+        Category::Failures => "error-storm",
+        Category::Resources => "cryptomining",
+        Category::Api => "api-burst",
+    }
+}
+
+/// One kind of attack's scores: by every finding, and by the baseline's alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindScore {
+    pub kind: String,
+    pub attacks: usize,
+    /// Caught by any finding.
+    pub caught: usize,
+    pub recall: f64,
+    /// Caught by a baseline finding.
+    pub baseline_caught: usize,
+    pub baseline_recall: f64,
+    /// Baseline findings matching an attack of this kind, and those matching nothing whose
+    /// category stands for this kind.
+    pub baseline_true_findings: usize,
+    pub baseline_false_findings: usize,
+    pub baseline_precision: f64,
+}
+
+/// Per kind of attack (in the labels' order of first appearance), recall by all findings and
+/// recall and precision of the baseline's findings (`baseline-*` detectors).
+pub fn by_kind(labels: &Labels, findings: &[Finding]) -> Vec<KindScore> {
+    let mut kinds: Vec<String> = Vec::new();
+    for a in &labels.attacks {
+        if !kinds.contains(&a.kind) {
+            kinds.push(a.kind.clone());
+        }
+    }
+    for f in findings {
+        if let Some(c) = crate::baseline::Category::from_detector_id(&f.detector_id) {
+            let k = kind_of_category(c).to_string();
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let attacks: Vec<&Attack> = labels.attacks.iter().filter(|a| a.kind == kind).collect();
+            let caught_by = |baseline_only: bool| {
+                attacks
+                    .iter()
+                    .filter(|a| {
+                        findings.iter().any(|f| {
+                            (!baseline_only || f.detector_id.starts_with("baseline-"))
+                                && matches(f, a)
+                        })
+                    })
+                    .count()
+            };
+            let (caught, baseline_caught) = (caught_by(false), caught_by(true));
+            let mut true_findings = 0;
+            let mut false_findings = 0;
+            for f in findings {
+                let Some(c) = crate::baseline::Category::from_detector_id(&f.detector_id) else {
+                    continue;
+                };
+                if attacks.iter().any(|a| matches(f, a)) {
+                    true_findings += 1;
+                } else if kind_of_category(c) == kind
+                    && !labels.attacks.iter().any(|a| matches(f, a))
+                {
+                    false_findings += 1;
+                }
+            }
+            let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+            KindScore {
+                recall: ratio(caught, attacks.len()),
+                baseline_recall: ratio(baseline_caught, attacks.len()),
+                baseline_precision: ratio(true_findings, true_findings + false_findings),
+                attacks: attacks.len(),
+                caught,
+                baseline_caught,
+                baseline_true_findings: true_findings,
+                baseline_false_findings: false_findings,
+                kind,
+            }
+        })
+        .collect()
+}
+
 /// Score `findings` against `labels`.
 pub fn score(labels: &Labels, findings: &[Finding]) -> Report {
     let mut scenarios: Vec<Scenario> = labels

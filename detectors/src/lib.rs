@@ -1,8 +1,10 @@
 //! trailhound's analysis side: a DataFusion session over the lake ([`session`]) with
 //! trailhound's SQL functions ([`udf`]) and views ([`views`]), the detector registry
 //! ([`registry`]), its runner ([`runner`]) and golden tests ([`golden`]), findings
-//! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]).
+//! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]), the
+//! behaviour baseline ([`baseline`]) and the IAM policy model ([`iam`]).
 
+pub mod baseline;
 pub mod error;
 pub mod eval;
 pub mod finding;

@@ -15,6 +15,18 @@ pub const KINDS: &[Kind] = &[
     Kind::InvocationFlood,
     Kind::Cryptomining,
     Kind::ErrorStorm,
+    Kind::OddHourActivity,
+    Kind::ApiBurst,
+];
+
+/// The behaviour anomalies: changes in how a function runs or calls AWS that no rule names,
+/// which the baseline model (`trailhound baseline`) is measured on.
+pub const BEHAVIOUR: &[Kind] = &[
+    Kind::InvocationFlood,
+    Kind::Cryptomining,
+    Kind::ErrorStorm,
+    Kind::OddHourActivity,
+    Kind::ApiBurst,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -43,6 +55,11 @@ pub enum Kind {
     Cryptomining,
     /// Most invocations fail for an hour.
     ErrorStorm,
+    /// The function invoked at its daytime rate in the middle of the night, for two hours.
+    OddHourActivity,
+    /// The function's own code calls its usual APIs hundreds of times in ten minutes (a
+    /// compromised dependency copying data out through the role).
+    ApiBurst,
 }
 
 impl Kind {
@@ -59,6 +76,8 @@ impl Kind {
             Kind::InvocationFlood => "invocation-flood",
             Kind::Cryptomining => "cryptomining",
             Kind::ErrorStorm => "error-storm",
+            Kind::OddHourActivity => "odd-hour-activity",
+            Kind::ApiBurst => "api-burst",
         }
     }
 
@@ -79,6 +98,8 @@ impl Kind {
             Kind::InvocationFlood => &["T1499.003"],
             Kind::Cryptomining => &["T1496"],
             Kind::ErrorStorm => &["T1499"],
+            Kind::OddHourActivity => &["T1648"],
+            Kind::ApiBurst => &["T1530", "T1648"],
         }
     }
 
@@ -98,7 +119,7 @@ impl Kind {
     pub fn in_logs(self) -> bool {
         matches!(
             self,
-            Kind::InvocationFlood | Kind::Cryptomining | Kind::ErrorStorm
+            Kind::InvocationFlood | Kind::Cryptomining | Kind::ErrorStorm | Kind::OddHourActivity
         )
     }
 }
@@ -155,7 +176,7 @@ mod tests {
 
     #[test]
     fn lists() {
-        assert_eq!(parse_list("all").unwrap().len(), 11);
+        assert_eq!(parse_list("all").unwrap().len(), 13);
         assert!(parse_list("none").unwrap().is_empty());
         assert_eq!(
             parse_list("reconnaissance, error-storm").unwrap(),

@@ -44,6 +44,8 @@ const HOUR_MS: i64 = 3_600_000;
 const ATTACKER_IPS: [&str; 2] = ["203.0.113.50", "198.51.100.23"];
 const ATTACKER_CLI: &str = "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64 exe/x86_64.kali.2024 prompt/off command/sts.get-caller-identity";
 const ATTACKER_SDK: &str = "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1.0-27-amd64 md/arch#x86_64 lang/python#3.11.2 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.0";
+/// Calls of an `api-burst`, in ten minutes.
+const API_BURST_CALLS: usize = 300;
 const FOREIGN_LAYER: &str = "arn:aws:lambda:us-east-1:210987654321:layer:telemetry-ext:3";
 
 #[derive(Debug, Clone)]
@@ -311,10 +313,18 @@ impl Sim<'_> {
                 wide
             } else if matches!(
                 kind,
-                Kind::InvocationFlood | Kind::ErrorStorm | Kind::CredentialDualUse
+                Kind::InvocationFlood
+                    | Kind::ErrorStorm
+                    | Kind::CredentialDualUse
+                    | Kind::OddHourActivity
             ) && !on_demand.is_empty()
             {
                 on_demand
+            } else if *kind == Kind::ApiBurst {
+                // Its code must call something.
+                (0..nf)
+                    .filter(|&f| !self.account.functions[f].calls.is_empty())
+                    .collect()
             } else {
                 (0..nf).collect()
             };
@@ -329,6 +339,7 @@ impl Sim<'_> {
             let hod = match kind {
                 Kind::CredentialExfiltration => 3,
                 Kind::Cryptomining => 1,
+                Kind::OddHourActivity => 2,
                 _ => [10, 14, 16, 11, 13, 15, 9, 12][i % 8],
             };
             let hour = (day * 24 + hod).min(hours - 1);
@@ -449,6 +460,9 @@ impl Sim<'_> {
             .map(|p| p.label);
         let crypto = self.active(fi, h, Kind::Cryptomining, 3).map(|p| p.label);
         let storm = self.active(fi, h, Kind::ErrorStorm, 1).map(|p| p.label);
+        let odd = self
+            .active(fi, h, Kind::OddHourActivity, 2)
+            .map(|p| p.label);
         let mut times: Vec<i64> = match f.schedule_minutes {
             Some(m) => {
                 let step = i64::from(m) * 60_000;
@@ -458,7 +472,10 @@ impl Sim<'_> {
             }
             None => {
                 let mut lambda = f.peak_per_hour * rhythm(hour_start) * self.scale;
-                if flood.is_some() {
+                if odd.is_some() {
+                    // Its busiest afternoon's rate, at night.
+                    lambda = (f.peak_per_hour * self.scale).max(40.0);
+                } else if flood.is_some() {
                     lambda *= 25.0;
                 } else if storm.is_some() {
                     // Failing callers retry.
@@ -477,7 +494,7 @@ impl Sim<'_> {
         times.sort_unstable();
         let duration = LogNormal::new(f.duration_ms.ln(), 0.35).ok();
         for t in times {
-            let label = flood.or(crypto).or(storm);
+            let label = flood.or(crypto).or(storm).or(odd);
             self.invoke(
                 fi,
                 &f,
@@ -977,7 +994,25 @@ impl Sim<'_> {
                     ));
                 }
             }
-            Kind::InvocationFlood | Kind::Cryptomining | Kind::ErrorStorm => {
+            Kind::ApiBurst => {
+                description = format!(
+                    "{}'s own code called its usual APIs {} times in ten minutes",
+                    f.name, API_BURST_CALLS
+                );
+                for i in 0..API_BURST_CALLS {
+                    let c = &f.calls[i % f.calls.len()];
+                    calls.push((
+                        c.api,
+                        c.resource.clone(),
+                        from_function(self, c.api),
+                        Outcome::Ok,
+                    ));
+                }
+            }
+            Kind::InvocationFlood
+            | Kind::Cryptomining
+            | Kind::ErrorStorm
+            | Kind::OddHourActivity => {
                 key_used = None;
                 description = match p.kind {
                     Kind::InvocationFlood => format!(
@@ -988,6 +1023,10 @@ impl Sim<'_> {
                         "{} ran near its timeout with memory near its limit for three hours",
                         f.name
                     ),
+                    Kind::OddHourActivity => format!(
+                        "{} invoked at its busiest daytime rate at night, for two hours",
+                        f.name
+                    ),
                     _ => format!("most invocations of {} failed for an hour", f.name),
                 };
             }
@@ -996,10 +1035,10 @@ impl Sim<'_> {
         self.labels[label].description = description;
         self.labels[label].source_ips = attacker_ips;
         self.labels[label].access_key_id = key_used;
-        let step = if p.kind == Kind::SecretsMassRetrieval {
-            6_000
-        } else {
-            11_000
+        let step = match p.kind {
+            Kind::SecretsMassRetrieval => 6_000,
+            Kind::ApiBurst => 600_000 / API_BURST_CALLS as i64,
+            _ => 11_000,
         };
         for (i, (api, resource, actor, outcome)) in calls.into_iter().enumerate() {
             let at = t0 + i as i64 * step + rng.random_range(0..3_000);
