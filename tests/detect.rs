@@ -317,14 +317,34 @@ fn eval_scores_against_the_labels() {
         .arg(&labels));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["recall"], 1.0, "{r:#}");
     assert_eq!(r["precision"], 1.0, "{r:#}");
     assert_eq!(r["false_findings_per_function_week"], 0.0);
     let scenarios = r["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 11);
+    assert_eq!(scenarios.len(), 13);
+    // The rules catch every attack but the two behaviour anomalies no rule is written for
+    // (which a rule may still catch on the way: an API burst between invocations looks like
+    // credentials used while the function is idle).
     for s in scenarios {
-        assert_eq!(s["caught"], true, "{s}");
-        assert!(s["kind"].is_string());
+        let behaviour_only = ["odd-hour-activity", "api-burst"].contains(&s["kind"].as_str().unwrap());
+        assert!(behaviour_only || s["caught"] == true, "{s}");
+    }
+    // With the baseline model, every attack.
+    let model = dir.path().join("model.json");
+    let o = run(bin()
+        .args(["baseline", "train", "--lake", &lake, "--model"])
+        .arg(&model));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(bin()
+        .args(["eval", "--lake", &lake, "--json", "--labels"])
+        .arg(&labels)
+        .arg("--model")
+        .arg(&model));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["recall"], 1.0, "{r:#}");
+    assert_eq!(r["precision"], 1.0, "{r:#}");
+    for k in r["by_kind"].as_array().unwrap() {
+        assert_eq!(k["recall"], 1.0, "{k}");
     }
     // A label file that is not one is an error naming it.
     let bad = dir.path().join("bad.json");

@@ -102,7 +102,7 @@ fn every_attack_is_labelled_and_in_the_lake() {
             "4000",
         ],
     );
-    assert_eq!(s["attacks"], 11);
+    assert_eq!(s["attacks"], 13);
     let labels: Value =
         serde_json::from_slice(&std::fs::read(out.join("labels.json")).unwrap()).unwrap();
     let attacks = labels["attacks"].as_array().unwrap();
@@ -110,7 +110,7 @@ fn every_attack_is_labelled_and_in_the_lake() {
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 11, "{kinds:?}");
+    assert_eq!(kinds.len(), 13, "{kinds:?}");
 
     // Through the product: ingest both sources and find every labelled record.
     let lake = dir.path().join("lake").display().to_string();
@@ -141,7 +141,7 @@ fn every_attack_is_labelled_and_in_the_lake() {
         assert!(a["start"].as_str().unwrap() <= a["end"].as_str().unwrap());
         let events = a["event_ids"].as_array().unwrap().len();
         let requests = a["request_ids"].as_array().unwrap().len();
-        if ["invocation-flood", "cryptomining", "error-storm"].contains(&kind) {
+        if ["invocation-flood", "cryptomining", "error-storm", "odd-hour-activity"].contains(&kind) {
             assert!(requests > 0, "{kind} has invocations: {a}");
             let n = query(
                 &lake,
@@ -560,18 +560,24 @@ fn demo_runs_the_main_job() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(
-        stdout.contains("every labelled record of 11 of 11 attacks is in the lake"),
+        stdout.contains("every labelled record of 13 of 13 attacks is in the lake"),
         "{stdout}"
     );
-    for kind in ["credential-exfiltration", "defense-evasion", "cryptomining"] {
+    for kind in ["credential-exfiltration", "defense-evasion", "cryptomining", "odd-hour-activity", "api-burst"] {
         assert!(stdout.contains(kind), "{stdout}");
     }
     // Every attack caught, nothing else found.
-    assert!(stdout.contains("11 of 11 attacks caught; precision 1.00, recall 1.00, 0 findings about nothing labelled"), "{stdout}");
+    assert!(stdout.contains("13 of 13 attacks caught; precision 1.00, recall 1.00, 0 findings about nothing labelled"), "{stdout}");
     assert!(!stdout.contains("MISSED"), "{stdout}");
     let summary: Value =
         serde_json::from_slice(&std::fs::read(out.join("demo-summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["attacks"].as_array().unwrap().len(), 11);
+    assert_eq!(summary["attacks"].as_array().unwrap().len(), 13);
+    // The behaviour findings, the model and the plot.
+    assert!(summary["behaviour_findings"].as_u64().unwrap() >= 5, "{summary}");
+    assert!(stdout.contains("baseline-off-hours") && stdout.contains("baseline-api"), "{stdout}");
+    assert!(out.join("baseline/model.json").is_file());
+    let svgs: Vec<_> = std::fs::read_dir(out.join("baseline")).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "svg")).collect();
+    assert_eq!(svgs.len(), 1);
     for a in summary["attacks"].as_array().unwrap() {
         assert!(!a["caught_by"].as_array().unwrap().is_empty(), "{a}");
     }
@@ -587,7 +593,7 @@ fn demo_runs_the_main_job() {
     // Again into the same directory: replaced, not added to.
     let o = run(bin().args(["demo", "--out"]).arg(&out));
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("11 of 11"));
+    assert!(text(&o.stdout).contains("13 of 13"));
     // A directory that is not a demo's is left alone.
     let other = dir.path().join("mine");
     std::fs::create_dir_all(&other).unwrap();
