@@ -207,12 +207,9 @@ pub async fn write_plot(
             .into_iter()
             .filter(|r| r.function == function)
             .collect();
-    let scored = baseline::score(ctx, model, since, until, now()).await?;
-    let flags: Vec<baseline::Flag> = scored
-        .flags
-        .into_iter()
-        .filter(|f| f.function == function)
-        .collect();
+    let flags = baseline::judge_lake(ctx, model, since, until, Some(function))
+        .await?
+        .flags;
     let svg = baseline::plot::svg(function, fm, &rows, &flags, since, until);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

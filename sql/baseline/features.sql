@@ -23,8 +23,7 @@ WITH inv AS (
     WHERE start_time >= to_timestamp_micros(${since}) AND start_time < to_timestamp_micros(${until})
     GROUP BY 1, 2
 ),
--- Distinct counts in two steps: a group-by per value first, then counting per bucket (a
--- per-group hash set over millions of groups is many times slower).
+-- The role's calls, one row per distinct (API, address, agent) in a bucket.
 calls AS (
     SELECT
         session_name AS function,
@@ -46,17 +45,37 @@ calls AS (
       AND session_name IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
+-- Distinct APIs, addresses and agents per bucket as the row counts of three grouping sets:
+-- count(DISTINCT …) keeps a hash set per group, gigabytes over a million buckets.
+sets AS (
+    SELECT
+        function,
+        bucket,
+        grouping(event_name) AS g_api,
+        grouping(source_ip_address) AS g_ip,
+        grouping(user_agent) AS g_ua,
+        source_ip_address,
+        user_agent,
+        sum(n) AS n,
+        sum(denied) AS denied,
+        max(actor_arn) AS actor_arn
+    FROM calls
+    GROUP BY GROUPING SETS (
+        (function, bucket, event_source, event_name),
+        (function, bucket, source_ip_address),
+        (function, bucket, user_agent))
+),
 api AS (
     SELECT
         function,
         bucket,
         max(actor_arn) AS actor_arn,
-        sum(n) AS api_calls,
-        count(DISTINCT event_source || ':' || event_name) AS distinct_apis,
-        count(DISTINCT source_ip_address) AS distinct_source_ips,
-        count(DISTINCT user_agent) AS distinct_user_agents,
-        sum(denied) AS access_denied
-    FROM calls
+        sum(CASE WHEN g_api = 0 THEN n ELSE 0 END) AS api_calls,
+        sum(CASE WHEN g_api = 0 THEN 1 ELSE 0 END) AS distinct_apis,
+        sum(CASE WHEN g_ip = 0 AND source_ip_address IS NOT NULL THEN 1 ELSE 0 END) AS distinct_source_ips,
+        sum(CASE WHEN g_ua = 0 AND user_agent IS NOT NULL THEN 1 ELSE 0 END) AS distinct_user_agents,
+        sum(CASE WHEN g_api = 0 THEN denied ELSE 0 END) AS access_denied
+    FROM sets
     GROUP BY 1, 2
 )
 SELECT

@@ -273,9 +273,21 @@ pub async fn compute(
         .replace("${bucket}", granularity.interval())
         .replace("${since}", &since.to_string())
         .replace("${until}", &until.to_string());
-    let batches = crate::session::run_sql(ctx, &sql)
-        .await
-        .map_err(|e| match e {
+    // DataFusion 55's percentile_cont gives a wrong state to its final aggregation (a panic:
+    // "one argument to merge_batch") when the partial aggregation is skipped, which it is
+    // when most groups hold one row: here, five-minute buckets. Keep the partial aggregation
+    // for this query, and the session's setting for the others.
+    const SKIP: &str = "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold";
+    let before = ctx
+        .state()
+        .config()
+        .options()
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold;
+    crate::session::run_sql(ctx, &format!("SET {SKIP} = 2.0")).await?;
+    let result = crate::session::run_sql(ctx, &sql).await;
+    crate::session::run_sql(ctx, &format!("SET {SKIP} = {before:?}")).await?;
+    let batches = result.map_err(|e| match e {
             Error::Query { context, source } => Error::Query {
                 context: format!("baseline features ({}): {context}", granularity.label()),
                 source,
