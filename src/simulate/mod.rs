@@ -44,7 +44,7 @@ const HOUR_MS: i64 = 3_600_000;
 const ATTACKER_IPS: [&str; 2] = ["203.0.113.50", "198.51.100.23"];
 const ATTACKER_CLI: &str = "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64 exe/x86_64.kali.2024 prompt/off command/sts.get-caller-identity";
 const ATTACKER_SDK: &str = "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1.0-27-amd64 md/arch#x86_64 lang/python#3.11.2 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.0";
-/// Calls of an `api-burst`, in ten minutes.
+/// The fewest calls of an `api-burst` (in ten minutes).
 const API_BURST_CALLS: usize = 300;
 const FOREIGN_LAYER: &str = "arn:aws:lambda:us-east-1:210987654321:layer:telemetry-ext:3";
 
@@ -812,6 +812,7 @@ impl Sim<'_> {
         let description;
         let mut attacker_ips: Vec<String> = Vec::new();
         let mut key_used = Some(env.key.clone());
+        let mut burst_calls = API_BURST_CALLS;
         match p.kind {
             Kind::CredentialExfiltration => {
                 description = format!(
@@ -995,11 +996,17 @@ impl Sim<'_> {
                 }
             }
             Kind::ApiBurst => {
+                // A burst for this function: five times its busiest ten minutes' calls, and
+                // at least API_BURST_CALLS.
+                let per_call: f64 = f.calls.iter().map(|c| c.p).sum();
+                let usual = f.peak_per_hour * self.scale * per_call / 6.0;
+                let n = ((usual * 5.0) as usize).max(API_BURST_CALLS);
+                burst_calls = n;
                 description = format!(
-                    "{}'s own code called its usual APIs {} times in ten minutes",
-                    f.name, API_BURST_CALLS
+                    "{}'s own code called its usual APIs {n} times in ten minutes",
+                    f.name
                 );
-                for i in 0..API_BURST_CALLS {
+                for i in 0..n {
                     let c = &f.calls[i % f.calls.len()];
                     calls.push((
                         c.api,
@@ -1037,7 +1044,7 @@ impl Sim<'_> {
         self.labels[label].access_key_id = key_used;
         let step = match p.kind {
             Kind::SecretsMassRetrieval => 6_000,
-            Kind::ApiBurst => 600_000 / API_BURST_CALLS as i64,
+            Kind::ApiBurst => 600_000 / burst_calls.max(1) as i64,
             _ => 11_000,
         };
         for (i, (api, resource, actor, outcome)) in calls.into_iter().enumerate() {

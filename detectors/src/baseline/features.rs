@@ -183,6 +183,10 @@ impl Feature {
         }
     }
 
+    /// Invocations a bucket needs before its duration or memory percentiles can raise a
+    /// finding: one slow invocation in a quiet hour is not a shift.
+    pub const MIN_LEVEL_INVOCATIONS: f64 = 3.0;
+
     /// The smallest excess over the expected count that is worth a finding (counts), the
     /// smallest number of failed invocations (rates), or the smallest ratio to normal (levels).
     pub fn min_effect(self) -> f64 {

@@ -308,7 +308,10 @@ impl FeatureNormal {
                 let e = self.expected(f, row.bucket);
                 x >= e + min && x >= 2.0 * e
             }
-            Kind::Level => x >= min * self.expected(f, row.bucket),
+            Kind::Level => {
+                row.invocations >= Feature::MIN_LEVEL_INVOCATIONS
+                    && x >= min * self.expected(f, row.bucket)
+            }
             Kind::Rate => {
                 x >= min
                     && row.invocations > 0.0
