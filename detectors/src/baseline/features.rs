@@ -184,7 +184,7 @@ impl Feature {
     }
 
     /// Invocations a bucket needs before its duration or memory percentiles can raise a
-    /// finding: one slow invocation in a quiet hour is not a shift.
+    /// finding (fewer when the function's buckets usually hold fewer).
     pub const MIN_LEVEL_INVOCATIONS: f64 = 3.0;
 
     /// The smallest excess over the expected count that is worth a finding (counts), the

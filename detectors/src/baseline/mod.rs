@@ -389,7 +389,7 @@ pub fn judge(
     let nll = w.mixture.as_ref().map_or(0.0, |m| m.nll(&z));
     let unusual = w.mixture.is_none() || nll > w.nll_threshold;
     let alert = FEATURES.iter().zip(&z).zip(&w.features).any(|((f, z), n)| {
-        *z >= params.z_alert && n.meaningful(*f, row)
+        *z >= params.z_alert && n.meaningful(*f, row, w.typical_invocations)
     });
     let flagged = match params.method {
         Method::Features => alert,
@@ -404,7 +404,7 @@ pub fn judge(
         .zip(&z)
         .zip(&w.features)
         .filter(|((f, z), n)| {
-            **z >= params.z_report && (params.method == Method::Mixture || n.meaningful(**f, row))
+            **z >= params.z_report && (params.method == Method::Mixture || n.meaningful(**f, row, w.typical_invocations))
         })
         .map(|((f, z), n)| {
             let (low, high) = n.range(*f, row.bucket, row.invocations);

@@ -162,6 +162,9 @@ pub struct WidthModel {
     /// Buckets the normal was learnt from, and how many of them were left out of the mixture.
     pub buckets: usize,
     pub trimmed: usize,
+    /// The median invocations of the buckets with any.
+    #[serde(default)]
+    pub typical_invocations: f64,
 }
 
 /// One function's model.
@@ -298,7 +301,7 @@ impl FeatureNormal {
     }
 
     /// Whether the deviation is big enough to matter to a person (see [`Feature::min_effect`]).
-    pub fn meaningful(&self, f: Feature, row: &Row) -> bool {
+    pub fn meaningful(&self, f: Feature, row: &Row, typical_invocations: f64) -> bool {
         let Some(x) = row.raw(f) else {
             return false;
         };
@@ -309,7 +312,9 @@ impl FeatureNormal {
                 x >= e + min && x >= 2.0 * e
             }
             Kind::Level => {
-                row.invocations >= Feature::MIN_LEVEL_INVOCATIONS
+                // A percentile of fewer invocations than usual scatters more than the normal
+                // learnt from usual buckets: one slow invocation in a quiet hour is no shift.
+                row.invocations >= typical_invocations.clamp(1.0, Feature::MIN_LEVEL_INVOCATIONS)
                     && x >= min * self.expected(f, row.bucket)
             }
             Kind::Rate => {
@@ -371,6 +376,13 @@ pub fn train_width(
         nll_threshold: f64::INFINITY,
         buckets: dense.len(),
         trimmed: 0,
+        typical_invocations: median(
+            &mut dense
+                .iter()
+                .map(|r| r.invocations)
+                .filter(|n| *n > 0.0)
+                .collect::<Vec<_>>(),
+        ),
     };
     // The mixture learns from the buckets no feature calls unusual: attacks in the history
     // do not widen the normal region.
