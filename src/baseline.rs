@@ -18,6 +18,9 @@ pub async fn run(cmd: BaselineCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// 9999-12-31: no end.
+const END_OF_TIME: i64 = 253_402_300_800_000_000;
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -106,7 +109,8 @@ pub async fn score_lake(
         ctx,
         model,
         since.unwrap_or(0),
-        until.unwrap_or_else(now),
+        // Everything: a lake may hold events stamped later than this machine's clock.
+        until.unwrap_or(END_OF_TIME),
         now(),
     )
     .await?)

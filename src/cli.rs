@@ -93,7 +93,7 @@ pub struct BaselineScoreArgs {
     #[arg(long, value_name = "T")]
     pub since: Option<String>,
 
-    /// … and before. Default: now.
+    /// … and before. Default: the end of the lake.
     #[arg(long, value_name = "T")]
     pub until: Option<String>,
 
