@@ -29,11 +29,11 @@
 //! **Why this method** (measured with `bench/baseline`, which prints the three ways of judging a
 //! bucket side by side on the same lakes; `eval --method` re-measures them). On a simulated
 //! account of 1,000 functions over 30 days with each behaviour anomaly injected four times:
-//! per-feature scores alone (`features`) had precision 0.90 (2 false findings), the mixture
-//! alone (`mixture`) 0.03 (779 false findings: it flags every bucket where a feature that is
+//! per-feature scores alone (`features`) had precision 0.91 (2 false findings), the mixture
+//! alone (`mixture`) 0.03 (756 false findings: it flags every bucket where a feature that is
 //! normally constant moves at all), and requiring both (`combined`) 1.00 with every anomaly
 //! caught. On a clean account (100 functions, 30 days) `combined` and `features` raised no
-//! finding over 429 function-weeks, `mixture` 88. So `combined` is the default: the robust
+//! finding over 429 function-weeks, `mixture` 83. So `combined` is the default: the robust
 //! scores say what deviated and by how much, the mixture vetoes buckets that are unusual on
 //! one score but ordinary as a whole. An earlier version let a single slow invocation in a
 //! normally busy hour raise a finding (4 false `resources` findings on the 1,000 functions):
