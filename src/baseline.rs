@@ -152,7 +152,9 @@ async fn score(args: BaselineScoreArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", path.display()))?;
             crate::detect::write_findings(&mut file, &scored.findings, format)?;
         }
-        None => crate::detect::write_findings(&mut std::io::stdout().lock(), &scored.findings, format)?,
+        None => {
+            crate::detect::write_findings(&mut std::io::stdout().lock(), &scored.findings, format)?
+        }
     }
     eprintln!(
         "{} findings ({}) from {} buckets of {} functions in {:.1} s",

@@ -233,7 +233,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let from_rules = findings.len();
     println!("   {from_rules} findings from the detectors");
 
-    println!("5. learning each function's normal behaviour (baseline model) and scoring against it");
+    println!(
+        "5. learning each function's normal behaviour (baseline model) and scoring against it"
+    );
     let now = chrono::Utc::now().timestamp_micros();
     let (mut model, trained) = detectors::baseline::train(
         &ctx,

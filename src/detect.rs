@@ -433,7 +433,9 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 k.baseline_precision
             );
         }
-        println!("(baseline: findings matching an attack of the kind + unmatched findings of its category)");
+        println!(
+            "(baseline: findings matching an attack of the kind + unmatched findings of its category)"
+        );
         if learning > 0 {
             println!("{learning} functions still learning: not scored by the baseline");
         }

@@ -27,7 +27,14 @@ fn train(lake: &str, model: &Path, extra: &[&str]) -> Value {
 
 fn eval(lake: &str, labels: &Path, model: &Path) -> Value {
     let o = run(bin()
-        .args(["eval", "--lake", lake, "--baseline-only", "--json", "--labels"])
+        .args([
+            "eval",
+            "--lake",
+            lake,
+            "--baseline-only",
+            "--json",
+            "--labels",
+        ])
         .arg(labels)
         .arg("--model")
         .arg(model));
@@ -43,8 +50,16 @@ fn behaviour_anomalies_are_found_and_explained() {
     let (lake, labels) = simulated_lake(
         dir.path(),
         &[
-            "--functions", "40", "--days", "21", "--events-per-day", "8000", "--seed", "11",
-            "--attacks", &attacks,
+            "--functions",
+            "40",
+            "--days",
+            "21",
+            "--events-per-day",
+            "8000",
+            "--seed",
+            "11",
+            "--attacks",
+            &attacks,
         ],
     );
     let model = dir.path().join("model.json");
@@ -57,7 +72,13 @@ fn behaviour_anomalies_are_found_and_explained() {
     assert_eq!(m["format"], "trailhound.baseline/1");
     assert_eq!(m["features"].as_array().unwrap().len(), 12);
     let (name, f) = m["functions"].as_object().unwrap().iter().next().unwrap();
-    assert!(f["role"].as_str().unwrap().starts_with("arn:aws:iam::123456789012:role/"), "{name}");
+    assert!(
+        f["role"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:iam::123456789012:role/"),
+        "{name}"
+    );
     for w in ["5m", "1h"] {
         let width = &f["widths"][w];
         assert_eq!(width["features"][0]["feature"], "invocations");
@@ -70,16 +91,27 @@ fn behaviour_anomalies_are_found_and_explained() {
     let r = eval(&lake, &labels_path, &model);
     let kinds = r["by_kind"].as_array().unwrap();
     for kind in BEHAVIOUR {
-        let k = kinds.iter().find(|k| k["kind"] == kind).unwrap_or_else(|| panic!("{kind}: {r:#}"));
+        let k = kinds
+            .iter()
+            .find(|k| k["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind}: {r:#}"));
         assert_eq!(k["attacks"], 2, "{k}");
         assert!(k["baseline_recall"].as_f64().unwrap() >= 0.9, "{k}\n{r:#}");
-        assert!(k["baseline_precision"].as_f64().unwrap() >= 0.9, "{k}\n{r:#}");
+        assert!(
+            k["baseline_precision"].as_f64().unwrap() >= 0.9,
+            "{k}\n{r:#}"
+        );
     }
-    assert!(r["false_findings_per_function_week"].as_f64().unwrap() <= 0.01, "{r:#}");
+    assert!(
+        r["false_findings_per_function_week"].as_f64().unwrap() <= 0.01,
+        "{r:#}"
+    );
 
     // Findings say what deviated, by how much, against what normal, and where the records are.
     let o = run(bin()
-        .args(["baseline", "score", "--lake", &lake, "--format", "ndjson", "--model"])
+        .args([
+            "baseline", "score", "--lake", &lake, "--format", "ndjson", "--model",
+        ])
         .arg(&model));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let findings: Vec<Value> = text(&o.stdout)
@@ -96,7 +128,10 @@ fn behaviour_anomalies_are_found_and_explained() {
     let function = flood["function"].as_str().unwrap();
     let f = findings
         .iter()
-        .find(|f| f["resources"][0]["name"] == function && f["finding_info"]["analytic"]["uid"] == "baseline-volume")
+        .find(|f| {
+            f["resources"][0]["name"] == function
+                && f["finding_info"]["analytic"]["uid"] == "baseline-volume"
+        })
         .unwrap_or_else(|| panic!("no volume finding for {function}: {findings:#?}"));
     assert_eq!(f["class_uid"], 2004);
     assert_eq!(f["actor"]["user"]["uid"], flood["principal"]);
@@ -110,7 +145,10 @@ fn behaviour_anomalies_are_found_and_explained() {
         .iter()
         .find(|r| r.starts_with("invocations "))
         .unwrap_or_else(|| panic!("{reasons:?}"));
-    assert!(inv.contains("normal ") && inv.contains("usual range") && inv.contains("robust SD above"), "{inv}");
+    assert!(
+        inv.contains("normal ") && inv.contains("usual range") && inv.contains("robust SD above"),
+        "{inv}"
+    );
     // Evidence: the flood's invocations with their source files.
     let flood_requests: std::collections::HashSet<&str> = flood["request_ids"]
         .as_array()
@@ -122,22 +160,38 @@ fn behaviour_anomalies_are_found_and_explained() {
     assert!(evidence.len() >= 50, "{}", evidence.len());
     let hits = evidence
         .iter()
-        .filter(|e| e["data"]["request_id"].as_str().is_some_and(|r| flood_requests.contains(r)))
+        .filter(|e| {
+            e["data"]["request_id"]
+                .as_str()
+                .is_some_and(|r| flood_requests.contains(r))
+        })
         .count();
     assert!(hits >= 50, "{hits}");
     assert!(evidence.iter().all(|e| e["data"]["source_uri"].is_string()));
     // Findings went to the lake once: scoring again adds none.
-    let stored = query(&lake, "SELECT count(*) AS n FROM findings")[0]["n"].as_u64().unwrap();
+    let stored = query(&lake, "SELECT count(*) AS n FROM findings")[0]["n"]
+        .as_u64()
+        .unwrap();
     assert_eq!(stored as usize, findings.len());
     let o = run(bin()
-        .args(["baseline", "score", "--lake", &lake, "--format", "ndjson", "--model"])
+        .args([
+            "baseline", "score", "--lake", &lake, "--format", "ndjson", "--model",
+        ])
         .arg(&model));
     assert!(text(&o.stderr).contains("0 new in"), "{}", text(&o.stderr));
 
     // The plot: every panel has its band, and the flood is marked.
     let svg_path = dir.path().join("plot/flood.svg");
     let o = run(bin()
-        .args(["baseline", "plot", "--lake", &lake, "--function", function, "--out"])
+        .args([
+            "baseline",
+            "plot",
+            "--lake",
+            &lake,
+            "--function",
+            function,
+            "--out",
+        ])
         .arg(&svg_path)
         .arg("--model")
         .arg(&model));
@@ -149,12 +203,24 @@ fn behaviour_anomalies_are_found_and_explained() {
     assert!(svg.matches("class=\"flag\"").count() >= 5, "{svg}");
     // A function the model does not know is a usage error that lists some it does.
     let o = run(bin()
-        .args(["baseline", "plot", "--lake", &lake, "--function", "nope", "--out"])
+        .args([
+            "baseline",
+            "plot",
+            "--lake",
+            &lake,
+            "--function",
+            "nope",
+            "--out",
+        ])
         .arg(dir.path().join("x.svg"))
         .arg("--model")
         .arg(&model));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("\"nope\" is not in the model"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("\"nope\" is not in the model"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -164,15 +230,26 @@ fn clean_accounts_raise_almost_nothing() {
         let (lake, _) = simulated_lake(
             dir.path(),
             &[
-                "--functions", "60", "--days", "28", "--events-per-day", "8000", "--seed", seed,
-                "--attacks", "none",
+                "--functions",
+                "60",
+                "--days",
+                "28",
+                "--events-per-day",
+                "8000",
+                "--seed",
+                seed,
+                "--attacks",
+                "none",
             ],
         );
         let model = dir.path().join("model.json");
         train(&lake, &model, &[]);
         let r = eval(&lake, &dir.path().join("data/labels.json"), &model);
         // 240 function-weeks: at most 1 false finding per 100.
-        assert!((r["function_weeks"].as_f64().unwrap() - 240.0).abs() < 1.0, "{r}");
+        assert!(
+            (r["function_weeks"].as_f64().unwrap() - 240.0).abs() < 1.0,
+            "{r}"
+        );
         assert!(
             r["false_findings_per_function_week"].as_f64().unwrap() <= 0.01,
             "seed {seed}: {r:#}"
@@ -185,7 +262,16 @@ fn short_history_is_learning_and_model_files_are_checked() {
     let dir = tempdir();
     let (lake, _) = simulated_lake(
         dir.path(),
-        &["--functions", "8", "--days", "10", "--events-per-day", "3000", "--attacks", "invocation-flood"],
+        &[
+            "--functions",
+            "8",
+            "--days",
+            "10",
+            "--events-per-day",
+            "3000",
+            "--attacks",
+            "invocation-flood",
+        ],
     );
     let model = dir.path().join("m/model.json");
     // The last three days only: every function is still learning.
@@ -194,32 +280,76 @@ fn short_history_is_learning_and_model_files_are_checked() {
     let m: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
     for (_, f) in m["functions"].as_object().unwrap() {
         assert_eq!(f["state"], "learning");
-        assert!(f["learning"].as_str().unwrap().contains("learning until 7 days"), "{f}");
+        assert!(
+            f["learning"]
+                .as_str()
+                .unwrap()
+                .contains("learning until 7 days"),
+            "{f}"
+        );
     }
     let o = run(bin()
-        .args(["baseline", "score", "--lake", &lake, "--no-write", "--format", "json", "--model"])
+        .args([
+            "baseline",
+            "score",
+            "--lake",
+            &lake,
+            "--no-write",
+            "--format",
+            "json",
+            "--model",
+        ])
         .arg(&model));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let findings: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(findings.as_array().unwrap().len(), 0);
-    assert!(text(&o.stderr).contains("8 functions still learning"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("8 functions still learning"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // A model of another format, or not a model at all: a usage error naming the file.
     let text_of = std::fs::read_to_string(&model).unwrap();
-    std::fs::write(&model, text_of.replace("trailhound.baseline/1", "trailhound.baseline/9")).unwrap();
-    let o = run(bin().args(["baseline", "score", "--lake", &lake, "--model"]).arg(&model));
+    std::fs::write(
+        &model,
+        text_of.replace("trailhound.baseline/1", "trailhound.baseline/9"),
+    )
+    .unwrap();
+    let o = run(bin()
+        .args(["baseline", "score", "--lake", &lake, "--model"])
+        .arg(&model));
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
-    assert!(e.contains("model.json") && e.contains("trailhound.baseline/9") && e.contains("train it again"), "{e}");
-    std::fs::write(&model, "{\"format\": \"trailhound.baseline/1\", \"functions\": 3}").unwrap();
-    let o = run(bin().args(["baseline", "score", "--lake", &lake, "--model"]).arg(&model));
+    assert!(
+        e.contains("model.json")
+            && e.contains("trailhound.baseline/9")
+            && e.contains("train it again"),
+        "{e}"
+    );
+    std::fs::write(
+        &model,
+        "{\"format\": \"trailhound.baseline/1\", \"functions\": 3}",
+    )
+    .unwrap();
+    let o = run(bin()
+        .args(["baseline", "score", "--lake", &lake, "--model"])
+        .arg(&model));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("model.json"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("model.json"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = run(bin()
         .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(dir.path().join("missing.json")));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("missing.json"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("missing.json"),
+        "{}",
+        text(&o.stderr)
+    );
     // An empty lake has nothing to learn from.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -229,5 +359,10 @@ fn short_history_is_learning_and_model_files_are_checked() {
         .arg("--model")
         .arg(dir.path().join("e.json")));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("nothing to learn from") || text(&o.stderr).contains("no Lambda invocations"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("nothing to learn from")
+            || text(&o.stderr).contains("no Lambda invocations"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -325,7 +325,8 @@ fn eval_scores_against_the_labels() {
     // (which a rule may still catch on the way: an API burst between invocations looks like
     // credentials used while the function is idle).
     for s in scenarios {
-        let behaviour_only = ["odd-hour-activity", "api-burst"].contains(&s["kind"].as_str().unwrap());
+        let behaviour_only =
+            ["odd-hour-activity", "api-burst"].contains(&s["kind"].as_str().unwrap());
         assert!(behaviour_only || s["caught"] == true, "{s}");
     }
     // With the baseline model, every attack.

@@ -141,7 +141,14 @@ fn every_attack_is_labelled_and_in_the_lake() {
         assert!(a["start"].as_str().unwrap() <= a["end"].as_str().unwrap());
         let events = a["event_ids"].as_array().unwrap().len();
         let requests = a["request_ids"].as_array().unwrap().len();
-        if ["invocation-flood", "cryptomining", "error-storm", "odd-hour-activity"].contains(&kind) {
+        if [
+            "invocation-flood",
+            "cryptomining",
+            "error-storm",
+            "odd-hour-activity",
+        ]
+        .contains(&kind)
+        {
             assert!(requests > 0, "{kind} has invocations: {a}");
             let n = query(
                 &lake,
@@ -563,7 +570,13 @@ fn demo_runs_the_main_job() {
         stdout.contains("every labelled record of 13 of 13 attacks is in the lake"),
         "{stdout}"
     );
-    for kind in ["credential-exfiltration", "defense-evasion", "cryptomining", "odd-hour-activity", "api-burst"] {
+    for kind in [
+        "credential-exfiltration",
+        "defense-evasion",
+        "cryptomining",
+        "odd-hour-activity",
+        "api-burst",
+    ] {
         assert!(stdout.contains(kind), "{stdout}");
     }
     // Every attack caught, nothing else found.
@@ -573,10 +586,20 @@ fn demo_runs_the_main_job() {
         serde_json::from_slice(&std::fs::read(out.join("demo-summary.json")).unwrap()).unwrap();
     assert_eq!(summary["attacks"].as_array().unwrap().len(), 13);
     // The behaviour findings, the model and the plot.
-    assert!(summary["behaviour_findings"].as_u64().unwrap() >= 5, "{summary}");
-    assert!(stdout.contains("baseline-off-hours") && stdout.contains("baseline-api"), "{stdout}");
+    assert!(
+        summary["behaviour_findings"].as_u64().unwrap() >= 5,
+        "{summary}"
+    );
+    assert!(
+        stdout.contains("baseline-off-hours") && stdout.contains("baseline-api"),
+        "{stdout}"
+    );
     assert!(out.join("baseline/model.json").is_file());
-    let svgs: Vec<_> = std::fs::read_dir(out.join("baseline")).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "svg")).collect();
+    let svgs: Vec<_> = std::fs::read_dir(out.join("baseline"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "svg"))
+        .collect();
     assert_eq!(svgs.len(), 1);
     for a in summary["attacks"].as_array().unwrap() {
         assert!(!a["caught_by"].as_array().unwrap().is_empty(), "{a}");

@@ -176,9 +176,7 @@ impl Feature {
         match self {
             Feature::Invocations | Feature::ColdStarts => Category::Volume,
             Feature::ErrorRate | Feature::TimeoutRate => Category::Failures,
-            Feature::DurationP50 | Feature::DurationP95 | Feature::MemoryP95 => {
-                Category::Resources
-            }
+            Feature::DurationP50 | Feature::DurationP95 | Feature::MemoryP95 => Category::Resources,
             _ => Category::Api,
         }
     }
@@ -292,12 +290,12 @@ pub async fn compute(
     let result = crate::session::run_sql(ctx, &sql).await;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = {before:?}")).await?;
     let batches = result.map_err(|e| match e {
-            Error::Query { context, source } => Error::Query {
-                context: format!("baseline features ({}): {context}", granularity.label()),
-                source,
-            },
-            e => e,
-        })?;
+        Error::Query { context, source } => Error::Query {
+            context: format!("baseline features ({}): {context}", granularity.label()),
+            source,
+        },
+        e => e,
+    })?;
     let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for b in &batches {
         read_batch(b, &mut rows)?;

@@ -312,9 +312,7 @@ impl Model {
             for (g, w) in &f.widths {
                 if w.features.len() != FEATURES.len()
                     || w.features.iter().zip(FEATURES).any(|(n, f)| {
-                        n.feature != f.name()
-                            || n.center.is_empty()
-                            || !(n.scale > 0.0)
+                        n.feature != f.name() || n.center.is_empty() || !(n.scale > 0.0)
                     })
                 {
                     return Err(err(format!(
@@ -392,9 +390,10 @@ pub fn judge(
     let z = w.z(row);
     let nll = w.mixture.as_ref().map_or(0.0, |m| m.nll(&z));
     let unusual = w.mixture.is_none() || nll > w.nll_threshold;
-    let alert = FEATURES.iter().zip(&z).zip(&w.features).any(|((f, z), n)| {
-        *z >= params.z_alert && n.meaningful(*f, row, w.typical_invocations)
-    });
+    let alert =
+        FEATURES.iter().zip(&z).zip(&w.features).any(|((f, z), n)| {
+            *z >= params.z_alert && n.meaningful(*f, row, w.typical_invocations)
+        });
     let flagged = match params.method {
         Method::Features => alert,
         Method::Mixture => w.mixture.is_some() && unusual,
@@ -408,7 +407,9 @@ pub fn judge(
         .zip(&z)
         .zip(&w.features)
         .filter(|((f, z), n)| {
-            **z >= params.z_report && (params.method == Method::Mixture || n.meaningful(**f, row, w.typical_invocations))
+            **z >= params.z_report
+                && (params.method == Method::Mixture
+                    || n.meaningful(**f, row, w.typical_invocations))
         })
         .map(|((f, z), n)| {
             let (low, high) = n.range(*f, row.bucket, row.invocations);
@@ -490,10 +491,8 @@ pub async fn judge_lake(
                 continue;
             };
             if f.state == State::Learning {
-                out.learning.insert(
-                    row.function.clone(),
-                    f.learning.clone().unwrap_or_default(),
-                );
+                out.learning
+                    .insert(row.function.clone(), f.learning.clone().unwrap_or_default());
                 continue;
             }
             out.buckets_scored += 1;
@@ -808,12 +807,7 @@ pub(crate) mod tests {
     fn model_of(rows: &[Row]) -> FunctionModel {
         let params = Params::default();
         let end = rows.last().unwrap().bucket + HOUR;
-        train_function(
-            &[(Granularity::Hour, rows)],
-            rows[0].bucket,
-            end,
-            &params,
-        )
+        train_function(&[(Granularity::Hour, rows)], rows[0].bucket, end, &params)
     }
 
     #[test]
@@ -822,7 +816,10 @@ pub(crate) mod tests {
         let rows = history(Some(flood));
         let m = model_of(&rows);
         assert_eq!(m.state, State::Ready);
-        assert_eq!(m.role.as_deref(), Some("arn:aws:iam::123456789012:role/f-role"));
+        assert_eq!(
+            m.role.as_deref(),
+            Some("arn:aws:iam::123456789012:role/f-role")
+        );
         let w = &m.widths[&Granularity::Hour];
         // The flood did not become normal.
         let inv = &w.features[Feature::Invocations.index()];
@@ -837,8 +834,16 @@ pub(crate) mod tests {
         assert_eq!(flags[0].bucket, flood);
         assert_eq!(flags[0].category, Category::Volume);
         let d = &flags[0].deviations[0];
-        assert!(["invocations", "api_calls", "cold_starts"].contains(&d.feature), "{d:?}");
-        assert!(flags[0].deviations.iter().any(|d| d.feature == "invocations" && d.value == 600.0));
+        assert!(
+            ["invocations", "api_calls", "cold_starts"].contains(&d.feature),
+            "{d:?}"
+        );
+        assert!(
+            flags[0]
+                .deviations
+                .iter()
+                .any(|d| d.feature == "invocations" && d.value == 600.0)
+        );
     }
 
     #[test]
@@ -874,7 +879,11 @@ pub(crate) mod tests {
         storm.errors = storm.invocations * 0.7;
         let f = judge("f", &m, Granularity::Hour, &storm, &params).expect("storm flagged");
         assert_eq!(f.category, Category::Failures);
-        let d = f.deviations.iter().find(|d| d.feature == "error_rate").unwrap();
+        let d = f
+            .deviations
+            .iter()
+            .find(|d| d.feature == "error_rate")
+            .unwrap();
         assert!(d.value > 0.6 && d.high < 0.2, "{d:?}");
         let mut burst = rows[15].clone();
         burst.api_calls = 2_000.0;

@@ -294,7 +294,8 @@ impl FeatureNormal {
                 if invocations <= 0.0 {
                     return (0.0, self.center[0]);
                 }
-                let hi = inverse_anscombe(anscombe(invocations * self.center[0]) + 2.0 * self.scale);
+                let hi =
+                    inverse_anscombe(anscombe(invocations * self.center[0]) + 2.0 * self.scale);
                 (0.0, (hi / invocations).min(1.0))
             }
         }
@@ -318,9 +319,7 @@ impl FeatureNormal {
                     && x >= min * self.expected(f, row.bucket)
             }
             Kind::Rate => {
-                x >= min
-                    && row.invocations > 0.0
-                    && x / row.invocations >= self.center[0] + 0.2
+                x >= min && row.invocations > 0.0 && x / row.invocations >= self.center[0] + 0.2
             }
         }
     }
@@ -392,7 +391,10 @@ pub fn train_width(
         .filter(|z| z.iter().all(|v| v.abs() <= params.z_trim))
         .collect();
     model.trimmed = zs.len() - kept.len();
-    let stride = kept.len().div_ceil(params.max_training_buckets.max(1)).max(1);
+    let stride = kept
+        .len()
+        .div_ceil(params.max_training_buckets.max(1))
+        .max(1);
     let sample: Vec<&Vec<f64>> = kept.iter().step_by(stride).copied().collect();
     if let Some(mix) = fit_mixture(&sample, params.components) {
         let mut nll: Vec<f64> = kept.iter().map(|z| mix.nll(z)).collect();

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
+use super::Flag;
 use super::features::{Feature, Granularity, Row};
 use super::model::FunctionModel;
-use super::Flag;
 
 /// The panels drawn, top to bottom.
 pub const PANELS: [Feature; 5] = [
