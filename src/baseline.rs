@@ -1,14 +1,12 @@
 //! `trailhound baseline train | score | plot`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use detectors::baseline::{self, Granularity, Method, Model, Params, Scored};
-use detectors::finding::Finding;
 
 use crate::UsageError;
-use crate::cli::{BaselineCommand, BaselinePlotArgs, BaselineScoreArgs, BaselineTrainArgs, Format};
+use crate::cli::{BaselineCommand, BaselinePlotArgs, BaselineScoreArgs, BaselineTrainArgs};
 
 pub async fn run(cmd: BaselineCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -120,50 +118,16 @@ async fn score(args: BaselineScoreArgs) -> anyhow::Result<ExitCode> {
     let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
     let method = method(args.method.as_deref())?;
     let mut model = read_model(&args.model)?;
-    let format = args
-        .format
-        .unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Ndjson
-        });
-    if format == Format::Parquet && args.out.is_none() {
-        return Err(UsageError("--format parquet needs --out FILE".into()).into());
-    }
+    let format = crate::detect::findings_format(args.format, args.out.as_deref())?;
     let started = std::time::Instant::now();
     let (lake, ctx) = crate::detect::open_lake(&args.lake, &detectors::views::embedded()).await?;
     let scored = score_lake(&ctx, &mut model, since, until, method).await?;
-    let mut new = 0;
-    if !args.no_write {
-        let known = detectors::store::existing_uids(&ctx).await?;
-        let fresh: Vec<&Finding> = scored
-            .findings
-            .iter()
-            .filter(|f| !known.contains(&f.uid))
-            .collect();
-        new = fresh.len();
-        if !fresh.is_empty() {
-            detectors::store::write(&lake, &fresh, &uuid::Uuid::now_v7().to_string()).await?;
-        }
-    }
-    match &args.out {
-        Some(path) => {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            crate::detect::write_findings(&mut file, &scored.findings, format)?;
-        }
-        None => {
-            crate::detect::write_findings(&mut std::io::stdout().lock(), &scored.findings, format)?
-        }
-    }
+    let written = crate::detect::store_new(&lake, &ctx, &scored.findings, args.no_write).await?;
+    crate::detect::emit_findings(args.out.as_deref(), &scored.findings, format)?;
     eprintln!(
         "{} findings ({}) from {} buckets of {} functions in {:.1} s",
         scored.findings.len(),
-        if args.no_write {
-            "not written".to_string()
-        } else {
-            format!("{new} new in {}/findings", lake.uri())
-        },
+        written,
         scored.buckets_scored,
         model.functions.len(),
         started.elapsed().as_secs_f64()

@@ -103,16 +103,7 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let selected = registry
         .select(&args.detector)
         .map_err(|e| UsageError(e.to_string()))?;
-    let format = args
-        .format
-        .unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Ndjson
-        });
-    if format == Format::Parquet && args.out.is_none() {
-        return Err(UsageError("--format parquet needs --out FILE".into()).into());
-    }
+    let format = findings_format(args.format, args.out.as_deref())?;
     let started = std::time::Instant::now();
     let (lake, ctx) = open_lake(&args.lake, &registry.views).await?;
     let (outcomes, failures) = run_detectors(&ctx, &registry.views, &selected, scope).await;
@@ -121,33 +112,8 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         (a.first_seen, &a.detector_id, &a.subject).cmp(&(b.first_seen, &b.detector_id, &b.subject))
     });
 
-    let mut new = 0;
-    if !args.no_write {
-        let known = detectors::store::existing_uids(&ctx).await?;
-        let fresh: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| !known.contains(&f.uid))
-            .collect();
-        new = fresh.len();
-        if !fresh.is_empty() {
-            let run_id = uuid::Uuid::now_v7().to_string();
-            detectors::store::write(&lake, &fresh, &run_id).await?;
-        }
-    }
-
-    match &args.out {
-        Some(path) => {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            write_findings(&mut file, &findings, format)?;
-        }
-        None => write_findings(&mut std::io::stdout().lock(), &findings, format)?,
-    }
-    let written = if args.no_write {
-        "not written".to_string()
-    } else {
-        format!("{new} new in {}/findings", lake.uri())
-    };
+    let written = store_new(&lake, &ctx, &findings, args.no_write).await?;
+    emit_findings(args.out.as_deref(), &findings, format)?;
     eprintln!(
         "{} findings ({written}) from {} detectors in {:.1} s{}",
         findings.len(),
@@ -174,6 +140,57 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--format`, or its default: a table on a terminal, NDJSON on a pipe or into `--out`.
+pub fn findings_format(format: Option<Format>, out: Option<&Path>) -> anyhow::Result<Format> {
+    let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Ndjson
+    });
+    if format == Format::Parquet && out.is_none() {
+        return Err(UsageError("--format parquet needs --out FILE".into()).into());
+    }
+    Ok(format)
+}
+
+/// Add the findings the lake does not hold yet to `LAKE/findings/` (unless `no_write`); what
+/// was done, for the closing line.
+pub async fn store_new(
+    lake: &Lake,
+    ctx: &SessionContext,
+    findings: &[Finding],
+    no_write: bool,
+) -> anyhow::Result<String> {
+    if no_write {
+        return Ok("not written".to_string());
+    }
+    let known = detectors::store::existing_uids(ctx).await?;
+    let fresh: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !known.contains(&f.uid))
+        .collect();
+    if !fresh.is_empty() {
+        detectors::store::write(lake, &fresh, &uuid::Uuid::now_v7().to_string()).await?;
+    }
+    Ok(format!("{} new in {}/findings", fresh.len(), lake.uri()))
+}
+
+/// Findings in `format` into `out`, or onto stdout.
+pub fn emit_findings(
+    out: Option<&Path>,
+    findings: &[Finding],
+    format: Format,
+) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            write_findings(&mut file, findings, format)
+        }
+        None => write_findings(&mut std::io::stdout().lock(), findings, format),
+    }
 }
 
 fn table_batch(findings: &[Finding]) -> anyhow::Result<RecordBatch> {

@@ -66,7 +66,7 @@ fn iso(micros: i64) -> String {
     pipeline::time::rfc3339_millis(micros.div_euclid(1000)).unwrap_or_default()
 }
 
-/// The first and last bucket start with any activity in the lake, at `granularity`.
+/// The times of the lake's first and last invocation or CloudTrail event (µs).
 async fn data_span(ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
     let sql = "SELECT CAST(min(t) AS BIGINT) AS lo, CAST(max(t) AS BIGINT) AS hi FROM ( \
                SELECT min(start_time) AS t FROM lambda_invocations UNION ALL \
@@ -556,7 +556,8 @@ fn fmt_value(feature: &str, v: f64) -> String {
     }
 }
 
-/// A deviation as one line: `invocations 412 in 1h at 03:00 (normal 3, usually 0–14; 14.2σ)`.
+/// A deviation as one line: `invocations 412 in the 1h from 2026-11-12 03:00 (normal 3, usual
+/// range 0–14; 14.2 robust SD above)`.
 pub fn describe(d: &Deviation, width: Granularity, bucket: i64) -> String {
     let when = iso(bucket);
     format!(
