@@ -42,6 +42,21 @@ pub enum Command {
     /// Least-privilege drift report per role: granted, used, unused, a suggested policy, and
     /// what changed since the previous report (needs an IAM snapshot: `ingest iam`).
     Drift(DriftArgs),
+    /// Watch the sources continuously (CloudTrail objects announced on SQS or under an S3
+    /// prefix, Lambda log groups): append new data to the lake, run the detectors and the
+    /// baseline on it, and send new findings to SNS, a file or stdout.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The watch's configuration (TOML: sources, sinks, poll interval; see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: std::path::PathBuf,
+
+    /// Poll once, deliver, and exit (for a scheduler instead of a long-running process).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,7 +60,22 @@ pub async fn run_detectors(
     detectors: &[&Detector],
     scope: Scope,
 ) -> (Vec<Outcome>, Vec<String>) {
-    let progress = bar(detectors.len(), "detectors");
+    run_detectors_with(ctx, views, detectors, scope, true).await
+}
+
+/// [`run_detectors`], with a progress bar (on a terminal) or without.
+pub async fn run_detectors_with(
+    ctx: &SessionContext,
+    views: &[detectors::views::View],
+    detectors: &[&Detector],
+    scope: Scope,
+    show_progress: bool,
+) -> (Vec<Outcome>, Vec<String>) {
+    let progress = if show_progress {
+        bar(detectors.len(), "detectors")
+    } else {
+        ProgressBar::hidden()
+    };
     let detected_at = chrono::Utc::now().timestamp_micros();
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();

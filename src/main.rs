@@ -12,6 +12,7 @@ mod output;
 mod progress;
 mod query;
 mod simulate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -87,6 +88,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Eval(args) => detect::eval(args).await,
         cli::Command::Drift(args) => drift::run(args).await,
         cli::Command::Baseline(cmd) => baseline::run(cmd).await,
+        cli::Command::Watch(args) => watch::run(args).await,
     }
 }
 

@@ -307,3 +307,94 @@ pub fn throttling_proxy(target: &'static str, after: u32, count: u32) -> Throttl
         passed,
     }
 }
+
+/// An HTTP proxy in front of the emulator that can be switched off: while `down` is set it
+/// answers every request with 503 Service Unavailable (counted in `refused`), else it passes
+/// requests through. Stands for an AWS service outage.
+pub struct SwitchProxy {
+    pub endpoint: String,
+    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub refused: std::sync::Arc<AtomicU32>,
+}
+
+pub fn switch_proxy() -> SwitchProxy {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let upstream = emulator()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let down = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU32::new(0));
+    let (d, r) = (down.clone(), refused.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (upstream, d, r) = (upstream.clone(), d.clone(), r.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut client = conn;
+                loop {
+                    let mut head = Vec::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if lower.starts_with("connection:") {
+                            continue;
+                        }
+                        if line == "\r\n" {
+                            head.extend_from_slice(b"Connection: close\r\n\r\n");
+                            break;
+                        }
+                        head.extend_from_slice(line.as_bytes());
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if d.load(Ordering::SeqCst) {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let msg = b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>down for the test</Message></Error></ErrorResponse>";
+                        let resp = format!(
+                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+                            msg.len()
+                        );
+                        if client.write_all(resp.as_bytes()).is_err()
+                            || client.write_all(msg).is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    let Ok(mut up) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    up.write_all(&head).unwrap();
+                    up.write_all(&body).unwrap();
+                    let mut resp = Vec::new();
+                    up.read_to_end(&mut resp).unwrap();
+                    if client.write_all(&resp).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    SwitchProxy {
+        endpoint,
+        down,
+        refused,
+    }
+}

@@ -13,3 +13,4 @@ mod lambda_logs;
 mod query;
 mod shared_data;
 mod simulate;
+mod watch;

@@ -116,6 +116,9 @@ pub struct Summary {
     /// The first errors of failed objects.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The objects of this run the manifest holds now (not in the `--json` summary).
+    #[serde(skip)]
+    pub done: Vec<String>,
 }
 
 /// Where a fetched object's bytes are.
@@ -149,19 +152,76 @@ pub async fn ingest_cloudtrail(
     let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
     summary.orphans_removed = clean_orphans(lake, TABLE, &index).await? as u64;
 
+    let mut objects = Vec::new();
+    for src in sources {
+        objects.extend(source::list(src, s3).await?);
+    }
+    ingest_listed(
+        objects, lake, s3, opts, progress, index, summary, run, started,
+    )
+    .await
+}
+
+/// Ingest CloudTrail from objects listed already (say, announced by S3 event notifications).
+/// The summary's `done` names those the lake's manifest holds afterwards (read now or
+/// before, skipped or quarantined): the others failed and can be tried again.
+pub async fn ingest_cloudtrail_objects(
+    objects: Vec<SourceObject>,
+    lake: &Lake,
+    s3: Option<&aws_sdk_s3::Client>,
+    opts: &IngestOptions,
+    progress: Arc<Progress>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let summary = Summary {
+        lake: lake.uri(),
+        run_id: run.clone(),
+        ..Summary::default()
+    };
+    let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
+    ingest_listed(
+        objects, lake, s3, opts, progress, index, summary, run, started,
+    )
+    .await
+}
+
+/// Remove the CloudTrail data files of runs that stopped before their commit (what every
+/// [`ingest_cloudtrail`] does first); the number removed.
+pub async fn clean_cloudtrail_orphans(lake: &Lake) -> Result<usize> {
+    let _lock = lake.lock()?;
+    let index = ManifestIndex::load(lake, TABLE).await?;
+    clean_orphans(lake, TABLE, &index).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_listed(
+    objects: Vec<SourceObject>,
+    lake: &Lake,
+    s3: Option<&aws_sdk_s3::Client>,
+    opts: &IngestOptions,
+    progress: Arc<Progress>,
+    index: Arc<ManifestIndex>,
+    mut summary: Summary,
+    run: String,
+    started: Instant,
+) -> Result<Summary> {
     let mut todo = Vec::new();
     let mut seen = HashSet::new();
-    for src in sources {
-        for obj in source::list(src, s3).await? {
+    {
+        for obj in objects {
             if !seen.insert(obj.uri.clone()) {
                 continue;
             }
             if let Some(reason) = obj.skip {
                 tracing::debug!(uri = %obj.uri, reason, "skipped by name");
                 summary.files_skipped += 1;
+                summary.done.push(obj.uri.clone());
             } else if let Some(events) = index.known(&obj.uri, obj.size, &obj.version) {
                 summary.files_already_ingested += 1;
                 summary.events_duplicate += events;
+                summary.done.push(obj.uri.clone());
             } else {
                 if index.changed(&obj.uri) {
                     tracing::warn!(uri = %obj.uri, "source changed since it was ingested; reading it again");
@@ -742,6 +802,7 @@ async fn commit_segment(
         res?;
     }
     for s in &r.sources {
+        summary.done.push(s.uri.clone());
         match s.status {
             SourceStatus::Ingested => {
                 summary.files_read += 1;

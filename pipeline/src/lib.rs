@@ -11,6 +11,8 @@
 //! - [`ingest`]: the ingest run that wires sources, parsers and the lake together.
 //! - [`iam`]: IAM authorization details (a file or the live IAM API) into the `iam` table.
 //! - [`aws`]: AWS SDK configuration shared by every AWS client.
+//! - [`sqs`]: S3 event notifications read from an SQS queue (new CloudTrail objects).
+//! - [`sink`]: where alerts go (SNS, a file, standard output).
 
 pub mod aws;
 pub mod cloudtrail;
@@ -20,7 +22,9 @@ pub mod iam;
 pub mod ingest;
 pub mod lake;
 pub mod lambda;
+pub mod sink;
 pub mod source;
+pub mod sqs;
 pub mod time;
 
 pub use error::{Error, Result};

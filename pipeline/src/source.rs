@@ -19,7 +19,7 @@ pub enum ObjectLoc {
 }
 
 /// One object to ingest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceObject {
     /// `file:///abs/path` or `s3://bucket/key`: the provenance written into every row.
     pub uri: String,

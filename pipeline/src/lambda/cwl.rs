@@ -104,6 +104,14 @@ pub struct Range {
     pub end_ms: i64,
     #[serde(default)]
     pub edge_ids: Vec<u64>,
+    /// How far back from `end_ms` `edge_ids` reach (ms): a continued read may start at most
+    /// this far inside the range. Cursors written before it existed used [`OVERLAP_MS`].
+    #[serde(default = "default_edge_ms")]
+    pub edge_ms: i64,
+}
+
+fn default_edge_ms() -> i64 {
+    OVERLAP_MS
 }
 
 /// What has been read of one group.
@@ -119,6 +127,8 @@ pub struct Window {
     pub start_ms: i64,
     pub end_ms: i64,
     pub skip: HashSet<u64>,
+    /// The overlap this read keeps ids of at its end, for the next read to skip.
+    pub overlap_ms: i64,
 }
 
 impl Cursor {
@@ -130,6 +140,15 @@ impl Cursor {
     /// The parts of `[start_ms, end_ms]` not read yet. A part that continues a range read
     /// before starts [`OVERLAP_MS`] inside it, skipping that range's edge events.
     pub fn plan(&self, start_ms: i64, end_ms: i64) -> Vec<Window> {
+        self.plan_with(start_ms, end_ms, OVERLAP_MS)
+    }
+
+    /// [`Cursor::plan`] with another overlap: how far a continued read starts inside the
+    /// range before it (at most as far as that range kept ids of), and how much of its own end
+    /// the read keeps ids of. A short overlap re-reads less on each poll; events that become
+    /// readable later than that after their timestamp are missed.
+    pub fn plan_with(&self, start_ms: i64, end_ms: i64, overlap_ms: i64) -> Vec<Window> {
+        let overlap_ms = overlap_ms.max(0);
         let mut out = Vec::new();
         let mut at = start_ms;
         let mut before: Option<&Range> = None;
@@ -138,9 +157,10 @@ impl Cursor {
                 start_ms: from,
                 end_ms: to,
                 skip: HashSet::new(),
+                overlap_ms,
             };
             if let Some(r) = before.filter(|r| r.end_ms + 1 == from) {
-                w.start_ms = (r.end_ms - OVERLAP_MS + 1).max(r.start_ms);
+                w.start_ms = (r.end_ms - overlap_ms.min(r.edge_ms) + 1).max(r.start_ms);
                 w.skip = r.edge_ids.iter().copied().collect();
             }
             out.push(w);
@@ -179,8 +199,10 @@ impl Cursor {
                     if r.end_ms > last.end_ms {
                         last.end_ms = r.end_ms;
                         last.edge_ids = r.edge_ids;
+                        last.edge_ms = r.edge_ms;
                     } else if r.end_ms == last.end_ms {
                         last.edge_ids.extend(r.edge_ids);
+                        last.edge_ms = last.edge_ms.min(r.edge_ms);
                         last.edge_ids.sort_unstable();
                         last.edge_ids.dedup();
                     }
@@ -231,7 +253,7 @@ pub async fn read_window<E>(
     mut page: impl FnMut(LogBatch) -> Result<(), E>,
 ) -> Result<WindowRead, E> {
     let mut out = WindowRead::default();
-    // Hashed ids of the events in the last OVERLAP_MS of what was read, by time.
+    // Hashed ids of the events in the last `overlap_ms` of what was read, by time.
     let mut tail: VecDeque<(i64, u64)> = VecDeque::new();
     let mut newest = i64::MIN;
     // AWS ignores `interleaved` and always returns events by time across streams; the
@@ -271,7 +293,10 @@ pub async fn read_window<E>(
             let ts = ev.timestamp_ms.unwrap_or(window.start_ms);
             newest = newest.max(ts);
             tail.push_back((ts, h));
-            while tail.front().is_some_and(|(t, _)| *t < newest - OVERLAP_MS) {
+            while tail
+                .front()
+                .is_some_and(|(t, _)| *t < newest - window.overlap_ms)
+            {
                 tail.pop_front();
             }
             if window.skip.contains(&h) {
@@ -294,13 +319,14 @@ pub async fn read_window<E>(
     if end_ms >= window.start_ms {
         let edge_ids = tail
             .iter()
-            .filter(|(t, _)| *t > end_ms - OVERLAP_MS)
+            .filter(|(t, _)| *t > end_ms - window.overlap_ms)
             .map(|(_, h)| *h)
             .collect();
         out.range = Some(Range {
             start_ms: window.start_ms,
             end_ms,
             edge_ids,
+            edge_ms: window.overlap_ms,
         });
     }
     Ok(out)
@@ -315,6 +341,7 @@ mod tests {
             start_ms,
             end_ms,
             edge_ids: ids.to_vec(),
+            edge_ms: OVERLAP_MS,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct LambdaOptions {
     /// last; without `until_ms` reads go up to now.
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// How far a continued CloudWatch Logs read starts inside the last one (ms; default
+    /// [`cwl::OVERLAP_MS`]), to meet events that became readable after that read.
+    pub overlap_ms: i64,
 }
 
 /// The AWS clients an ingest may need: S3 for `s3://` sources and lakes, CloudWatch Logs for
@@ -78,6 +81,7 @@ impl Default for LambdaOptions {
             log_group_prefix: None,
             since_ms: None,
             until_ms: None,
+            overlap_ms: cwl::OVERLAP_MS,
         }
     }
 }
@@ -496,7 +500,7 @@ pub async fn ingest_lambda_logs(
                 region: group.region.as_deref(),
             };
             let mut group_failed = false;
-            for window in cursor.plan(start, end) {
+            for window in cursor.plan_with(start, end, opts.overlap_ms) {
                 let mut events = 0u64;
                 let read = cwl::read_window(client, group, &window, |batch| {
                     let n = run.batch(&batch, &from, events)?;

@@ -1,0 +1,722 @@
+//! `trailhound watch --config watch.toml`: the streaming watch.
+//!
+//! Every poll: new CloudTrail objects (announced on SQS, or found under an S3 prefix) and new
+//! Lambda log events (CloudWatch Logs) are appended to the lake through the same ingest as
+//! `trailhound ingest` (so the lake's manifest and the log groups' cursors are the watch's
+//! checkpoint of what was read); the SQS messages whose objects are in the lake are deleted;
+//! the detectors run over the lake (with all its history) and, every `baseline.interval`, the
+//! behaviour baseline scores the recent activity; findings not alerted before go to the lake,
+//! to each sink's spool and out to the sinks (see [`alerts`] for why nothing is lost or
+//! repeated). A status line goes to stderr and the status file is rewritten after each poll.
+
+pub mod alerts;
+pub mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use detectors::baseline::Model;
+use detectors::finding::Finding;
+use detectors::registry::Registry;
+use detectors::runner::Scope;
+use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail_objects};
+use pipeline::lake::Lake;
+use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::sink::{FileSink, SNS_MAX_BYTES, Sink, SnsSink};
+use pipeline::sqs::{self, Notice, Received};
+use serde::Serialize;
+
+use crate::UsageError;
+use crate::cli::WatchArgs;
+use alerts::{Alerted, Spool, render, write_atomic};
+use config::{Config, SinkConfig};
+
+/// The longest wait between two delivery attempts to a sink that keeps failing.
+const MAX_BACKOFF_SECS: u64 = 60;
+
+/// Fault injection for the crash tests: `TRAILHOUND_FAILPOINT=<name>` makes the process
+/// abort (no clean-up, like `kill -9`) when it reaches that point.
+fn failpoint(name: &str) {
+    if std::env::var("TRAILHOUND_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("watch: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A sink, its spool and its retry state.
+struct Out {
+    sink: Sink,
+    name: String,
+    spool: Spool,
+    failures: u32,
+    next_try: Option<Instant>,
+    delivered: u64,
+    last_error: Option<String>,
+}
+
+/// What the status file and line say.
+#[derive(Debug, Default, Clone, Serialize)]
+struct Status {
+    started_at: String,
+    updated_at: String,
+    polls: u64,
+    /// The last poll's seconds, from reading the sources to the alerts handed to the sinks.
+    last_poll_seconds: f64,
+    /// Seconds from the oldest SQS notification handled in the last poll being sent to its
+    /// alerts being out (0 when it handled none).
+    lag_seconds: f64,
+    /// Events (CloudTrail records and Lambda log events) appended per second, over the
+    /// last status interval.
+    events_per_second: f64,
+    events_total: u64,
+    cloudtrail_objects_total: u64,
+    log_events_total: u64,
+    findings_total: u64,
+    /// Findings the watch remembers having alerted (within the horizon).
+    alerts_remembered: usize,
+    alerts_queued_total: u64,
+    alerts_delivered: BTreeMap<String, u64>,
+    spool_depth: BTreeMap<String, usize>,
+    alerts_refused: BTreeMap<String, usize>,
+    sink_errors: BTreeMap<String, String>,
+    sqs_messages_deleted_total: u64,
+    sqs_messages_unreadable_total: u64,
+    records_quarantined_total: u64,
+    errors_total: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+struct Watch {
+    config: Config,
+    lake: Lake,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    registry: Registry,
+    model: Option<Model>,
+    last_baseline: Option<Instant>,
+    state_dir: PathBuf,
+    alerted: Alerted,
+    outs: Vec<Out>,
+    status: Status,
+    status_file: PathBuf,
+    /// Detector id → dedup window (µs), for recognising a finding alerted before.
+    gaps: HashMap<String, i64>,
+    /// The first poll runs the detectors whether or not anything new came.
+    first: bool,
+    _lock: std::fs::File,
+}
+
+pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let config = config::Config::load(&args.config)?;
+    let mut watch = Watch::start(config, &args.config).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("watch: stopping after this poll");
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let poll = watch.config.poll_interval.std();
+    let status_every = watch.config.status.interval.std();
+    let mut last_line = Instant::now();
+    let mut events_at_line = 0u64;
+    eprintln!(
+        "watch: {} source(s) into {}, {} detector(s){}, {} sink(s); polling every {:?}; status in {}",
+        watch.config.cloudtrail.len() + watch.config.lambda.len(),
+        watch.lake.uri(),
+        watch.selected_ids().len(),
+        if watch.model.is_some() {
+            " and the baseline"
+        } else {
+            ""
+        },
+        watch.outs.len(),
+        poll,
+        watch.status_file.display()
+    );
+    let mut failed_polls = 0u64;
+    loop {
+        let started = Instant::now();
+        if let Err(e) = watch.poll().await {
+            failed_polls += 1;
+            watch.status.errors_total += 1;
+            watch.status.last_error = Some(format!("{e:#}"));
+            tracing::error!(error = %format!("{e:#}"), "poll failed; trying again next poll");
+            eprintln!("watch: error: {e:#}");
+        }
+        watch.status.polls += 1;
+        watch.status.last_poll_seconds = started.elapsed().as_secs_f64();
+        let since_line = last_line.elapsed();
+        if !status_every.is_zero() && since_line >= status_every {
+            watch.status.events_per_second =
+                (watch.status.events_total - events_at_line) as f64 / since_line.as_secs_f64();
+            events_at_line = watch.status.events_total;
+            last_line = Instant::now();
+            eprintln!("{}", watch.status_line());
+        }
+        if let Err(e) = watch.write_status() {
+            tracing::warn!(error = %format!("{e:#}"), "status file not written");
+        }
+        if args.once || stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let rest = poll.saturating_sub(started.elapsed());
+        tokio::select! {
+            _ = tokio::time::sleep(rest) => {}
+            _ = wait_for(&stop) => {}
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    eprintln!("{}", watch.status_line());
+    Ok(if args.once && failed_polls > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A directory name for a sink's spool: readable, and distinct per sink.
+fn slug(name: &str) -> String {
+    let readable: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let tail: String = readable
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!(
+        "{}-{:016x}",
+        tail.trim_matches('-'),
+        xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+    )
+}
+
+impl Watch {
+    async fn start(config: Config, config_path: &Path) -> anyhow::Result<Watch> {
+        let state_dir = config.state_dir.clone().context("state_dir")?;
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+        let lock_path = state_dir.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            return Err(UsageError(format!(
+                "another watch is running with the state directory {} ({} is held)",
+                state_dir.display(),
+                lock_path.display()
+            ))
+            .into());
+        }
+        let registry = Registry::load(config.sql_dir.as_deref())?;
+        registry
+            .select(&config.detectors)
+            .map_err(|e| UsageError(format!("{}: detectors: {e}", config_path.display())))?;
+        let model = match &config.baseline {
+            Some(b) => Some(crate::baseline::read_model(&b.model)?),
+            None => None,
+        };
+        let sdk = pipeline::aws::sdk_config().await;
+        let s3 = pipeline::aws::s3_client(&sdk);
+        let lake = Lake::open(&config.lake, Some(s3.clone()))
+            .with_context(|| format!("opening lake {}", config.lake))?;
+        let removed = pipeline::ingest::clean_cloudtrail_orphans(&lake).await?;
+        if removed > 0 {
+            tracing::info!(removed, "files of an interrupted ingest removed");
+        }
+        let mut outs = Vec::new();
+        for s in &config.sinks {
+            let sink = match s {
+                SinkConfig::Sns { topic_arn } => Sink::Sns(SnsSink::new(&sdk, topic_arn)),
+                SinkConfig::File { path } => Sink::File(FileSink::new(path)),
+                SinkConfig::Stdout {} => Sink::Stdout,
+            };
+            let name = sink.name();
+            let spool = Spool::open(state_dir.join("spool").join(slug(&name)))?;
+            outs.push(Out {
+                sink,
+                name,
+                spool,
+                failures: 0,
+                next_try: None,
+                delivered: 0,
+                last_error: None,
+            });
+        }
+        let horizon = config.horizon.0;
+        let mut alerted = Alerted::load(
+            &state_dir.join("alerted.json"),
+            now_micros() - config.lookback.0,
+        )?;
+        if alerted.forget_before(now_micros() - horizon) {
+            alerted.save(&state_dir.join("alerted.json"))?;
+        }
+        let mut gaps: HashMap<String, i64> = registry
+            .detectors
+            .iter()
+            .map(|d| (d.meta.id.clone(), d.dedup_micros))
+            .collect();
+        if let Some(m) = &model {
+            for c in detectors::baseline::Category::ALL {
+                gaps.insert(c.detector_id(), m.params.merge_gap_minutes * 60_000_000);
+            }
+        }
+        let status_file = config
+            .status
+            .file
+            .clone()
+            .unwrap_or_else(|| state_dir.join("status.json"));
+        let status = Status {
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ..Status::default()
+        };
+        Ok(Watch {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            logs: pipeline::lambda::cwl::logs_client(&sdk),
+            s3,
+            lake,
+            registry,
+            model,
+            last_baseline: None,
+            state_dir,
+            alerted,
+            outs,
+            status,
+            status_file,
+            gaps,
+            first: true,
+            config,
+            _lock: lock,
+        })
+    }
+
+    fn selected_ids(&self) -> Vec<String> {
+        self.registry
+            .select(&self.config.detectors)
+            .map(|d| d.iter().map(|d| d.meta.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// One poll: read, append, detect, alert, deliver.
+    async fn poll(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut new_events = 0u64;
+        let mut oldest_sent: Option<i64> = None;
+
+        // CloudTrail.
+        for i in 0..self.config.cloudtrail.len() {
+            let (n, sent) = self.poll_cloudtrail(i).await?;
+            new_events += n;
+            if let Some(s) = sent {
+                oldest_sent = Some(oldest_sent.map_or(s, |o: i64| o.min(s)));
+            }
+        }
+        // Lambda logs.
+        for i in 0..self.config.lambda.len() {
+            new_events += self.poll_lambda(i).await?;
+        }
+        self.status.events_total += new_events;
+
+        // Detect when something new came (or on the first poll, and when the baseline is due).
+        let baseline_due = self.model.is_some()
+            && self.last_baseline.is_none_or(|t| {
+                t.elapsed()
+                    >= self
+                        .config
+                        .baseline
+                        .as_ref()
+                        .map_or(std::time::Duration::MAX, |b| b.interval.std())
+            });
+        if new_events > 0 || self.first || baseline_due {
+            self.first = false;
+            let findings = self.detect(baseline_due).await?;
+            self.alert(findings).await?;
+        }
+        self.deliver().await;
+        if let Some(sent) = oldest_sent {
+            self.status.lag_seconds = (now_micros() - sent * 1000) as f64 / 1e6;
+        } else if new_events > 0 {
+            self.status.lag_seconds = started.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+
+    /// New objects of one CloudTrail source into the lake: (events appended, the oldest
+    /// notification's sent time in ms).
+    async fn poll_cloudtrail(&mut self, i: usize) -> anyhow::Result<(u64, Option<i64>)> {
+        let src = &self.config.cloudtrail[i];
+        let max = src.max_per_poll;
+        let mut messages: Vec<Received> = Vec::new();
+        let objects = if let Some(queue) = &src.queue_url {
+            messages = sqs::receive(&self.sqs, queue, max)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let mut objs = Vec::new();
+            for m in &messages {
+                if let Notice::Objects(o) = &m.notice {
+                    objs.extend(o.iter().cloned());
+                }
+            }
+            objs
+        } else {
+            let prefix = src.s3.as_deref().unwrap_or_default();
+            pipeline::source::list(prefix, Some(&self.s3))
+                .await
+                .with_context(|| format!("listing {prefix}"))?
+        };
+        let oldest_sent = messages.iter().filter_map(|m| m.sent_ms).min();
+        let mut events = 0;
+        let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if !objects.is_empty() {
+            let opts = IngestOptions {
+                fetch_concurrency: 16,
+                ..IngestOptions::default()
+            };
+            let summary = ingest_cloudtrail_objects(
+                objects,
+                &self.lake,
+                Some(&self.s3),
+                &opts,
+                Arc::new(Progress::default()),
+            )
+            .await
+            .context("appending CloudTrail to the lake")?;
+            events = summary.events_ingested;
+            self.status.cloudtrail_objects_total += summary.files_read;
+            self.status.records_quarantined_total += summary.records_quarantined;
+            for e in &summary.errors {
+                self.status.errors_total += 1;
+                self.status.last_error = Some(e.clone());
+                tracing::warn!(error = %e, "object not read; its notification stays on the queue");
+            }
+            done.extend(summary.done);
+            if events > 0 {
+                failpoint("watch-after-ingest");
+            }
+        }
+        if let Some(queue) = &self.config.cloudtrail[i].queue_url {
+            let mut unreadable = Vec::new();
+            let deletable: Vec<&Received> = messages
+                .iter()
+                .filter(|m| match &m.notice {
+                    Notice::Objects(o) => o.iter().all(|o| done.contains(&o.uri)),
+                    Notice::Test => true,
+                    Notice::Unreadable(why) => {
+                        unreadable.push((*m).clone());
+                        tracing::warn!(message = %m.message_id, reason = %why, "queue message is not an S3 notification; quarantined");
+                        true
+                    }
+                })
+                .collect();
+            if !unreadable.is_empty() {
+                self.quarantine_messages(queue, &unreadable).await?;
+                self.status.sqs_messages_unreadable_total += unreadable.len() as u64;
+            }
+            let failed = sqs::delete(&self.sqs, queue, &deletable).await;
+            for (id, why) in &failed {
+                tracing::warn!(message = %id, reason = %why, "queue message not deleted (it will come back; its objects are in the lake)");
+            }
+            self.status.sqs_messages_deleted_total += (deletable.len() - failed.len()) as u64;
+        }
+        Ok((events, oldest_sent))
+    }
+
+    /// Keep queue messages that are not S3 notifications in the lake's quarantine.
+    async fn quarantine_messages(&self, queue: &str, messages: &[Received]) -> anyhow::Result<()> {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let rel = format!("_quarantine/sqs/{run}.ndjson");
+        let mut q =
+            pipeline::lake::quarantine::QuarantineWriter::new(self.lake.staging_path(&rel), rel);
+        for m in messages {
+            let reason = match &m.notice {
+                Notice::Unreadable(why) => why.as_str(),
+                _ => "unreadable",
+            };
+            let uri = format!("{queue}#{}", m.message_id);
+            q.write(
+                &pipeline::lake::quarantine::QuarantineRecord {
+                    source_uri: &uri,
+                    record_index: None,
+                    byte_offset: None,
+                    reason,
+                    raw: None,
+                    raw_base64: None,
+                    object: None,
+                    run: &run,
+                }
+                .with_raw(m.body.as_bytes()),
+            )?;
+        }
+        if let Some((staged, rel)) = q.finish()? {
+            self.lake.commit_file(&staged, &rel).await?;
+        }
+        Ok(())
+    }
+
+    /// New events of one Lambda source into the lake.
+    async fn poll_lambda(&mut self, i: usize) -> anyhow::Result<u64> {
+        let src = &self.config.lambda[i];
+        let (source, prefix) = match (&src.log_group, &src.log_group_prefix) {
+            (Some(g), _) => (format!("cwl://{g}"), None),
+            (None, Some(p)) => ("cwl://".to_string(), Some(p.clone())),
+            (None, None) => return Ok(0),
+        };
+        let opts = LambdaOptions {
+            log_group_prefix: prefix,
+            overlap_ms: src.late_events.0 / 1000,
+            ..LambdaOptions::default()
+        };
+        let clients = Clients {
+            s3: Some(&self.s3),
+            logs: Some(&self.logs),
+        };
+        let summary = ingest_lambda_logs(
+            &[source.clone()],
+            &self.lake,
+            &clients,
+            &opts,
+            &Progress::default(),
+        )
+        .await
+        .with_context(|| format!("appending {source} to the lake"))?;
+        for e in &summary.errors {
+            self.status.errors_total += 1;
+            self.status.last_error = Some(e.clone());
+            tracing::warn!(error = %e, "log group read failed; read again next poll");
+        }
+        self.status.log_events_total += summary.log_events;
+        self.status.records_quarantined_total += summary.records_quarantined;
+        Ok(summary.log_events)
+    }
+
+    /// The detectors (and when `baseline`, the behaviour baseline) over the lake: the
+    /// findings in the watch's scope.
+    async fn detect(&mut self, baseline: bool) -> anyhow::Result<Vec<Finding>> {
+        let since = self.alerted.since;
+        let (_, ctx) = crate::query::open_session(&self.lake.uri(), &self.registry.views).await?;
+        let selected = self.registry.select(&self.config.detectors)?;
+        let scope = Scope {
+            since: Some(since),
+            until: None,
+        };
+        let started = Instant::now();
+        let (outcomes, failures) =
+            crate::detect::run_detectors_with(&ctx, &self.registry.views, &selected, scope, false)
+                .await;
+        for f in &failures {
+            self.status.errors_total += 1;
+            self.status.last_error = Some(f.clone());
+            tracing::error!(error = %f, "detector failed");
+        }
+        let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
+        tracing::info!(
+            findings = findings.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "detectors ran"
+        );
+        if baseline && let Some(model) = &mut self.model {
+            let started = Instant::now();
+            // The baseline's buckets start on the hour: score from the hour the scope starts in.
+            let from = since - since.rem_euclid(3_600_000_000);
+            let scored = crate::baseline::score_lake(&ctx, model, Some(from), None, None).await?;
+            tracing::info!(
+                findings = scored.findings.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "baseline scored"
+            );
+            findings.extend(scored.findings.into_iter().filter(|f| f.last_seen >= since));
+            self.last_baseline = Some(Instant::now());
+        }
+        findings.sort_by(|a, b| {
+            (a.first_seen, &a.detector_id, &a.subject).cmp(&(
+                b.first_seen,
+                &b.detector_id,
+                &b.subject,
+            ))
+        });
+        // Keep the lake's findings table complete (those it lacks).
+        crate::detect::store_new(&self.lake, &ctx, &findings, false).await?;
+        Ok(findings)
+    }
+
+    /// Queue the findings not alerted before on every sink, then remember them as alerted.
+    async fn alert(&mut self, findings: Vec<Finding>) -> anyhow::Result<()> {
+        let now = now_micros();
+        let mut changed = false;
+        let mut fresh = Vec::new();
+        for f in &findings {
+            let gap = self
+                .gaps
+                .get(&f.detector_id)
+                .copied()
+                .unwrap_or(3_600_000_000);
+            if self.alerted.is_new(f, gap, &mut changed)
+                && !fresh.iter().any(|x: &&Finding| x.uid == f.uid)
+            {
+                fresh.push(f);
+            }
+        }
+        let lake = self.lake.uri();
+        for f in &fresh {
+            let message = render(f, &lake, SNS_MAX_BYTES - 1024);
+            for out in &self.outs {
+                out.spool.put(&message, now)?;
+            }
+        }
+        if !fresh.is_empty() {
+            failpoint("watch-after-spool");
+        }
+        for f in &fresh {
+            self.alerted.insert(f, now);
+            changed = true;
+        }
+        if self.alerted.forget_before(now - self.config.horizon.0) {
+            changed = true;
+        }
+        if changed {
+            self.alerted.save(&self.state_dir.join("alerted.json"))?;
+        }
+        if !fresh.is_empty() {
+            tracing::info!(new = fresh.len(), "alerts queued");
+        }
+        self.status.findings_total += fresh.len() as u64;
+        self.status.alerts_queued_total += (fresh.len() * self.outs.len()) as u64;
+        Ok(())
+    }
+
+    /// Hand each sink what its spool holds (unless it is backing off after failures).
+    async fn deliver(&mut self) {
+        for out in &mut self.outs {
+            if out.next_try.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            let pending = match out.spool.pending() {
+                Ok(p) => p,
+                Err(e) => {
+                    out.last_error = Some(format!("{e:#}"));
+                    continue;
+                }
+            };
+            if pending.is_empty() {
+                continue;
+            }
+            let messages: Vec<pipeline::sink::Message> =
+                pending.iter().map(|s| s.message.clone()).collect();
+            let d = out.sink.send(&messages).await;
+            let mut by_id: HashMap<String, alerts::Spooled> = pending
+                .into_iter()
+                .map(|s| (s.message.id.clone(), s))
+                .collect();
+            for id in &d.delivered {
+                if let Err(e) = out.spool.done(id) {
+                    tracing::error!(error = %format!("{e:#}"), "spool file not removed (the alert may be sent again)");
+                }
+                by_id.remove(id);
+            }
+            out.delivered += d.delivered.len() as u64;
+            for (id, why) in &d.refused {
+                tracing::error!(sink = %out.name, alert = %id, reason = %why, "alert refused; kept in the spool's refused/ directory");
+                if let Some(s) = by_id.remove(id) {
+                    let _ = out.spool.refuse(s, why);
+                }
+            }
+            if d.retry.is_empty() {
+                out.failures = 0;
+                out.next_try = None;
+                out.last_error = None;
+            } else {
+                out.failures += 1;
+                let wait = (1u64 << out.failures.min(6)).min(MAX_BACKOFF_SECS);
+                out.next_try = Some(Instant::now() + std::time::Duration::from_secs(wait));
+                let why = d.retry[0].1.clone();
+                tracing::warn!(sink = %out.name, pending = d.retry.len(), reason = %why, retry_in_s = wait, "alerts not delivered; kept in the spool");
+                out.last_error = Some(why.clone());
+                for (id, why) in &d.retry {
+                    if let Some(s) = by_id.remove(id) {
+                        let _ = out.spool.failed(s, why);
+                    }
+                }
+            }
+        }
+    }
+
+    fn refresh_sinks(&mut self) {
+        for out in &self.outs {
+            self.status
+                .alerts_delivered
+                .insert(out.name.clone(), out.delivered);
+            self.status
+                .spool_depth
+                .insert(out.name.clone(), out.spool.len());
+            self.status
+                .alerts_refused
+                .insert(out.name.clone(), out.spool.refused());
+            match &out.last_error {
+                Some(e) => {
+                    self.status.sink_errors.insert(out.name.clone(), e.clone());
+                }
+                None => {
+                    self.status.sink_errors.remove(&out.name);
+                }
+            }
+        }
+    }
+
+    fn write_status(&mut self) -> anyhow::Result<()> {
+        self.refresh_sinks();
+        self.status.alerts_remembered = self.alerted.len();
+        self.status.updated_at =
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        write_atomic(&self.status_file, &serde_json::to_vec_pretty(&self.status)?)
+    }
+
+    fn status_line(&mut self) -> String {
+        self.refresh_sinks();
+        let s = &self.status;
+        let spool: usize = s.spool_depth.values().sum();
+        format!(
+            "watch: {} polls, lag {:.1} s, {:.0} events/s ({} total), {} findings alerted, spool {}{}",
+            s.polls,
+            s.lag_seconds,
+            s.events_per_second,
+            s.events_total,
+            s.findings_total,
+            spool,
+            if s.sink_errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} sink(s) failing)", s.sink_errors.len())
+            }
+        )
+    }
+}

@@ -1,0 +1,642 @@
+//! `trailhound watch` against the emulator: CloudTrail objects announced by S3 event
+//! notifications on SQS, a Lambda log group in CloudWatch Logs, alerts to an SNS topic read
+//! back through an SQS subscription; crashes at each stage and `kill -9`; SNS down, then back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const ACCOUNT: &str = "123456789012";
+
+/// One CloudTrail event that `defense-evasion` fires on: a function's role stopping the trail.
+fn stop_logging(role: &str, i: usize) -> Value {
+    let t = chrono::Utc::now() - chrono::Duration::seconds(120 - i as i64);
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": format!("AROAEXAMPLE:{role}-fn"),
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{role}-fn"),
+            "accountId": ACCOUNT,
+            "accessKeyId": "ASIAEXAMPLEWATCH",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                    "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                    "accountId": ACCOUNT, "userName": role},
+                "attributes": {"creationDate": t.to_rfc3339(), "mfaAuthenticated": "false"}
+            }
+        },
+        "eventTime": t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "cloudtrail.amazonaws.com",
+        "eventName": "StopLogging",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": "aws-cli/2.15.30",
+        "requestParameters": {"name": "main-trail"},
+        "responseElements": null,
+        "requestID": format!("req-{role}-{i}"),
+        "eventID": format!("{:08x}-0000-0000-0000-{i:012}", xxhash_rust_like(role)),
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management"
+    })
+}
+
+fn xxhash_rust_like(s: &str) -> u32 {
+    s.bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    })
+}
+
+/// A delivery file with the role's StopLogging and some ordinary calls.
+fn trail_file(role: &str) -> Vec<u8> {
+    let mut records = vec![stop_logging(role, 0)];
+    for i in 1..20 {
+        let mut e = stop_logging(role, i);
+        e["eventName"] = json!("GetTrailStatus");
+        e["readOnly"] = json!(true);
+        records.push(e);
+    }
+    gz(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+}
+
+fn trail_key(role: &str) -> String {
+    format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{role}.json.gz",
+        chrono::Utc::now().format("%Y/%m/%d")
+    )
+}
+
+struct Env {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    bucket: String,
+    trail_queue: String,
+    alerts_queue: String,
+    topic_arn: String,
+    log_group: String,
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    emulator();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// A bucket whose new objects are announced on a queue, a topic with a queue subscribed, and
+/// a log group with one stream.
+async fn setup(name: &str) -> Env {
+    let conf = sdk().await;
+    let s3 = s3().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let logs = logs().await;
+    let bucket = unique_bucket(name);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (trail_queue, trail_arn) = queue(&sqs, &format!("{bucket}-trail")).await;
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(&trail_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = sns
+        .create_topic()
+        .name(format!("{bucket}-alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let (alerts_queue, alerts_arn) = queue(&sqs, &format!("{bucket}-alerts")).await;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&alerts_arn)
+        .send()
+        .await
+        .unwrap();
+    let log_group = format!("/aws/lambda/{bucket}");
+    logs.create_log_group()
+        .log_group_name(&log_group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&log_group)
+        .log_stream_name("2026/11/29/[$LATEST]abc")
+        .send()
+        .await
+        .unwrap();
+    Env {
+        s3,
+        sqs,
+        logs,
+        bucket,
+        trail_queue,
+        alerts_queue,
+        topic_arn,
+        log_group,
+    }
+}
+
+/// Lambda platform lines of `n` invocations, timed just now.
+async fn put_invocations(env: &Env, n: usize) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut events = Vec::new();
+    for i in 0..n {
+        let id = format!("7c9a{i:04}-0000-4000-8000-000000000000");
+        let t = now - 5_000 + i as i64 * 10;
+        events.push((t, format!("START RequestId: {id} Version: $LATEST")));
+        events.push((t + 1, format!("END RequestId: {id}")));
+        events.push((
+            t + 2,
+            format!("REPORT RequestId: {id}\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 64 MB\t"),
+        ));
+    }
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    env.logs
+        .put_log_events()
+        .log_group_name(&env.log_group)
+        .log_stream_name("2026/11/29/[$LATEST]abc")
+        .set_log_events(Some(
+            events
+                .into_iter()
+                .map(|(t, m)| {
+                    InputLogEvent::builder()
+                        .timestamp(t)
+                        .message(m)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn write_config(dir: &Path, env: &Env, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("watch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"lake = "lake"
+poll_interval = "500ms"
+lookback = "1h"
+
+[[cloudtrail]]
+queue_url = "{}"
+
+[[lambda]]
+log_group = "{}"
+
+[[sink]]
+type = "sns"
+topic_arn = "{}"
+
+[[sink]]
+type = "file"
+path = "alerts.ndjson"
+
+[status]
+interval = "1s"
+{extra}"#,
+            env.trail_queue, env.log_group, env.topic_arn
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start(config: &Path, vars: &[(&str, &str)]) -> Child {
+    let mut cmd = bin();
+    cmd.arg("watch")
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn stderr_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    text(&out.stderr)
+}
+
+/// Every alert on the subscribed queue so far (deleted as read): (uid, SNS envelope).
+async fn drain_alerts(env: &Env, into: &mut Vec<(String, Value)>) {
+    loop {
+        let resp = env
+            .sqs
+            .receive_message()
+            .queue_url(&env.alerts_queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap();
+        if resp.messages().is_empty() {
+            return;
+        }
+        for m in resp.messages() {
+            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            let finding: Value =
+                serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+            let uid = finding["finding_info"]["uid"].as_str().unwrap().to_string();
+            into.push((uid, envelope));
+            env.sqs
+                .delete_message()
+                .queue_url(&env.alerts_queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Wait until `pred` holds over the alerts received (reading them as they come).
+async fn wait_alerts(
+    env: &Env,
+    alerts: &mut Vec<(String, Value)>,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&[(String, Value)]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        drain_alerts(env, alerts).await;
+        if pred(alerts) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; alerts so far: {:?}",
+            alerts
+                .iter()
+                .map(|(u, e)| (u, &e["MessageAttributes"]))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn roles_alerted(alerts: &[(String, Value)]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (_, e) in alerts {
+        let arn = e["MessageAttributes"]["actor_arn"]["Value"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        *out.entry(arn).or_insert(0) += 1;
+    }
+    out
+}
+
+fn status(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("lake/_watch/status.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn queue_depth(env: &Env, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = env
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let a = attrs.attributes().unwrap();
+    (
+        a[&A::ApproximateNumberOfMessages].parse().unwrap(),
+        a[&A::ApproximateNumberOfMessagesNotVisible]
+            .parse()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_reach_sns_once_across_crashes_and_kill_9() {
+    let env = setup("watch").await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &env, "");
+    let lake = dir.path().join("lake").display().to_string();
+    let mut alerts = Vec::new();
+
+    // 1. Alerts flow: an object announced on the queue → the lake → a finding → SNS (with its
+    //    attributes) and the alerts file; log events land in the lake too; a queue message that
+    //    is not a notification is quarantined, not lost and not left to loop.
+    let watch = start(&config, &[]);
+    env.sqs
+        .send_message()
+        .queue_url(&env.trail_queue)
+        .message_body("this is not an S3 notification")
+        .send()
+        .await
+        .unwrap();
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("role-a"),
+        trail_file("role-a"),
+    )
+    .await;
+    put_invocations(&env, 30).await;
+    wait_alerts(&env, &mut alerts, 90, "the first alert", |a| !a.is_empty()).await;
+    let (uid, envelope) = &alerts[0];
+    let attrs = &envelope["MessageAttributes"];
+    assert_eq!(attrs["severity"]["Value"], "Critical", "{envelope}");
+    assert_eq!(attrs["detector"]["Value"], "defense-evasion");
+    assert_eq!(attrs["account"]["Value"], ACCOUNT);
+    assert_eq!(attrs["finding_uid"]["Value"], uid.as_str());
+    assert!(
+        envelope["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[Critical]")
+    );
+    let finding: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(finding["class_uid"], 2004);
+    assert!(
+        finding["evidences"][0]["data"]["source_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("s3://{}/AWSLogs/", env.bucket)),
+        "{finding}"
+    );
+    // The log events and the quarantined message (the watch reads logs on every poll).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count_table(&lake, "lambda_invocations") < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "invocations never reached the lake"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(count_table(&lake, "lambda_invocations"), 30);
+    let quarantined = std::fs::read_dir(dir.path().join("lake/_quarantine/sqs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        quarantined, 1,
+        "the unreadable queue message is quarantined"
+    );
+    assert_eq!(
+        queue_depth(&env, &env.trail_queue).await,
+        (0, 0),
+        "every handled message deleted"
+    );
+
+    // 2. Crash after the ingest committed, before the queue message was deleted, then after
+    //    the alert was spooled but before it was recorded as sent; then a plain kill -9.
+    watch_kill(watch);
+    for (role, point) in [
+        ("role-b", "watch-after-ingest"),
+        ("role-c", "watch-after-spool"),
+    ] {
+        let crashing = start(&config, &[("TRAILHOUND_FAILPOINT", point)]);
+        put(&env.s3, &env.bucket, &trail_key(role), trail_file(role)).await;
+        let err = stderr_of(crashing);
+        assert!(err.contains(&format!("failpoint {point}")), "{err}");
+    }
+    let watch = start(&config, &[]);
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("role-d"),
+        trail_file("role-d"),
+    )
+    .await;
+    // Kill while it works on role-d (or right after).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    watch_kill(watch);
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("role-e"),
+        trail_file("role-e"),
+    )
+    .await;
+    let watch = start(&config, &[]);
+    wait_alerts(&env, &mut alerts, 120, "alerts of roles a to e", |a| {
+        roles_alerted(a).len() == 5
+    })
+    .await;
+    // A few more polls: nothing comes twice.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drain_alerts(&env, &mut alerts).await;
+    let roles = roles_alerted(&alerts);
+    assert_eq!(
+        roles,
+        ["role-a", "role-b", "role-c", "role-d", "role-e"]
+            .iter()
+            .map(|r| (r.to_string(), 1))
+            .collect(),
+        "each role's finding alerted exactly once"
+    );
+    let mut uids: Vec<&String> = alerts.iter().map(|(u, _)| u).collect();
+    uids.sort();
+    uids.dedup();
+    assert_eq!(uids.len(), 5);
+    // Each event is in the lake once, whatever the crashes.
+    assert_eq!(count(&lake, "WHERE event_name = 'StopLogging'"), 5);
+    assert_eq!(count(&lake, ""), 5 * 20);
+    // The file sink has the same five, once each.
+    let lines = std::fs::read_to_string(dir.path().join("alerts.ndjson")).unwrap();
+    let mut file_uids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["finding_info"]["uid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    file_uids.sort();
+    let n = file_uids.len();
+    file_uids.dedup();
+    assert_eq!((n, file_uids.len()), (5, 5), "{lines}");
+    assert_eq!(queue_depth(&env, &env.trail_queue).await.0, 0);
+    let st = status(dir.path());
+    assert_eq!(
+        st["spool_depth"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        0,
+        "{st}"
+    );
+    assert!(st["polls"].as_u64().unwrap() >= 1);
+    watch_kill(watch);
+}
+
+fn count_table(lake: &str, table: &str) -> u64 {
+    let rows = query(lake, &format!("SELECT count(*) AS n FROM {table}"));
+    rows[0]["n"].as_u64().unwrap()
+}
+
+fn watch_kill(mut child: Child) {
+    // SIGKILL: no clean-up of any kind.
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sns_outage_spools_alerts_and_delivers_them_when_it_returns() {
+    let env = setup("outage").await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &env, "");
+    let proxy = switch_proxy();
+    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let watch = start(
+        &config,
+        &[("AWS_ENDPOINT_URL_SNS", proxy.endpoint.as_str())],
+    );
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("role-x"),
+        trail_file("role-x"),
+    )
+    .await;
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("role-y"),
+        trail_file("role-y"),
+    )
+    .await;
+
+    // SNS refuses: both alerts wait in the spool (the file sink, unaffected, has them).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let st = std::fs::read_to_string(dir.path().join("lake/_watch/status.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let spooled = st.as_ref().map_or(0, |s| {
+            s["spool_depth"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k.starts_with("sns:"))
+                .map(|(_, v)| v.as_u64().unwrap())
+                .sum::<u64>()
+        });
+        if spooled == 2 {
+            let s = st.unwrap();
+            assert!(
+                s["sink_errors"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .any(|k| k.starts_with("sns:")),
+                "{s}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "alerts never spooled: {st:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(proxy.refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    let mut alerts = Vec::new();
+    drain_alerts(&env, &mut alerts).await;
+    assert!(alerts.is_empty(), "nothing reached SNS while it was down");
+    let file = std::fs::read_to_string(dir.path().join("alerts.ndjson")).unwrap();
+    assert_eq!(file.lines().count(), 2);
+
+    // SNS back: the spooled alerts go out, once each.
+    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_alerts(&env, &mut alerts, 120, "the spooled alerts", |a| {
+        a.len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drain_alerts(&env, &mut alerts).await;
+    let roles = roles_alerted(&alerts);
+    assert_eq!(
+        roles,
+        [("role-x".to_string(), 1), ("role-y".to_string(), 1)]
+            .into_iter()
+            .collect()
+    );
+    let st = status(dir.path());
+    assert!(st["sink_errors"].as_object().unwrap().is_empty(), "{st}");
+    watch_kill(watch);
+}
+
+#[test]
+fn bad_configs_are_refused_naming_the_key() {
+    let dir = tempdir();
+    let path = dir.path().join("watch.toml");
+    std::fs::write(
+        &path,
+        "lake = \"lake\"\n[[lambda]]\nlog_group = \"/aws/lambda/f\"\n[[sink]]\ntype = \"stdout\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["watch", "--config"]).arg(&path));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("colour") && err.contains("watch.toml"),
+        "{err}"
+    );
+    let out = run(bin().args(["watch", "--config", "/nonexistent/watch.toml"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/watch.toml"));
+}
