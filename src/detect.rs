@@ -60,16 +60,18 @@ pub async fn run_detectors(
     detectors: &[&Detector],
     scope: Scope,
 ) -> (Vec<Outcome>, Vec<String>) {
-    run_detectors_with(ctx, views, detectors, scope, true).await
+    run_detectors_with(ctx, views, detectors, scope, true, 1).await
 }
 
-/// [`run_detectors`], with a progress bar (on a terminal) or without.
+/// [`run_detectors`], with a progress bar (on a terminal) or without, `concurrency`
+/// detectors at a time (small lakes: the time goes to per-query work that overlaps well).
 pub async fn run_detectors_with(
     ctx: &SessionContext,
     views: &[detectors::views::View],
     detectors: &[&Detector],
     scope: Scope,
     show_progress: bool,
+    concurrency: usize,
 ) -> (Vec<Outcome>, Vec<String>) {
     let progress = if show_progress {
         bar(detectors.len(), "detectors")
@@ -97,16 +99,26 @@ pub async fn run_detectors_with(
         seconds = started.elapsed().as_secs_f64(),
         "shared views computed"
     );
-    for d in detectors {
-        progress.set_message(d.meta.id.clone());
-        match detectors::runner::run(ctx, d, scope, detected_at).await {
+    // Detectors in the given order, `concurrency` at a time (their results kept in order).
+    use futures::StreamExt;
+    let mut runs = futures::stream::iter(detectors.iter().enumerate())
+        .map(|(i, d)| async move { (i, detectors::runner::run(ctx, d, scope, detected_at).await) })
+        .buffer_unordered(concurrency.max(1));
+    let mut done = Vec::with_capacity(detectors.len());
+    while let Some((i, result)) = runs.next().await {
+        progress.set_message(detectors[i].meta.id.clone());
+        progress.inc(1);
+        done.push((i, result));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    for (_, result) in done {
+        match result {
             Ok(o) => {
                 tracing::info!(detector = %o.detector_id, findings = o.findings.len(), rows = o.rows, seconds = o.seconds, "detector ran");
                 outcomes.push(o);
             }
             Err(e) => failures.push(e.to_string()),
         }
-        progress.inc(1);
     }
     progress.finish_and_clear();
     (outcomes, failures)

@@ -185,11 +185,11 @@ async fn setup(name: &str) -> Env {
 }
 
 /// Lambda platform lines of `n` invocations, timed just now.
-async fn put_invocations(env: &Env, n: usize) {
+async fn put_invocations(env: &Env, round: usize, n: usize) {
     let now = chrono::Utc::now().timestamp_millis();
     let mut events = Vec::new();
     for i in 0..n {
-        let id = format!("7c9a{i:04}-0000-4000-8000-000000000000");
+        let id = format!("7c9a{i:04}-0000-4000-8000-{round:012}");
         let t = now - 5_000 + i as i64 * 10;
         events.push((t, format!("START RequestId: {id} Version: $LATEST")));
         events.push((t + 1, format!("END RequestId: {id}")));
@@ -228,6 +228,7 @@ fn write_config(dir: &Path, env: &Env, extra: &str) -> std::path::PathBuf {
             r#"lake = "lake"
 poll_interval = "500ms"
 lookback = "1h"
+compaction_interval = "1s"
 
 [[cloudtrail]]
 queue_url = "{}"
@@ -395,7 +396,7 @@ async fn alerts_reach_sns_once_across_crashes_and_kill_9() {
         trail_file("role-a"),
     )
     .await;
-    put_invocations(&env, 30).await;
+    put_invocations(&env, 0, 30).await;
     wait_alerts(&env, &mut alerts, 90, "the first alert", |a| !a.is_empty()).await;
     let (uid, envelope) = &alerts[0];
     let attrs = &envelope["MessageAttributes"];
@@ -476,8 +477,13 @@ async fn alerts_reach_sns_once_across_crashes_and_kill_9() {
         roles_alerted(a).len() == 5
     })
     .await;
-    // A few more polls: nothing comes twice.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // A few more polls, with log events arriving on most: nothing comes twice, and the
+    // commits they make are compacted.
+    for round in 1..=24 {
+        put_invocations(&env, round, 1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     drain_alerts(&env, &mut alerts).await;
     let roles = roles_alerted(&alerts);
     assert_eq!(
@@ -523,6 +529,29 @@ async fn alerts_reach_sns_once_across_crashes_and_kill_9() {
         "{st}"
     );
     assert!(st["polls"].as_u64().unwrap() >= 1);
+    // Each poll commits a manifest and the Lambda ingest's state; compaction (every second
+    // here) keeps them from piling up.
+    let files = |rel: &str| {
+        std::fs::read_dir(dir.path().join("lake").join(rel))
+            .unwrap()
+            .count()
+    };
+    let polls = st["polls"].as_u64().unwrap() as usize;
+    assert!(
+        files("_manifest/lambda") < 16,
+        "{} manifests after {polls} polls",
+        files("_manifest/lambda")
+    );
+    assert!(
+        files("_state/lambda") < 32,
+        "{} state files after {polls} polls",
+        files("_state/lambda")
+    );
+    assert_eq!(
+        count_table(&lake, "lambda_invocations"),
+        54,
+        "no invocation lost or doubled by compaction"
+    );
     watch_kill(watch);
 }
 
@@ -639,4 +668,66 @@ fn bad_configs_are_refused_naming_the_key() {
     let out = run(bin().args(["watch", "--config", "/nonexistent/watch.toml"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/watch.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_over_a_listed_prefix_prints_each_alert_once() {
+    let s3 = s3().await;
+    let bucket = unique_bucket("watch-once");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir = tempdir();
+    let config = dir.path().join("watch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "lake = \"lake\"\n[[cloudtrail]]\ns3 = \"s3://{bucket}/AWSLogs/\"\n[[sink]]\ntype = \"stdout\"\n[status]\ninterval = \"0s\"\n"
+        ),
+    )
+    .unwrap();
+    let once = || {
+        let out = run(bin().args(["watch", "--once", "--config"]).arg(&config));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(once().is_empty(), "nothing to say about an empty bucket");
+    put(&s3, &bucket, &trail_key("role-p"), trail_file("role-p")).await;
+    // A digest next to it is skipped by name, not read.
+    put(
+        &s3,
+        &bucket,
+        &format!("AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/d.json.gz"),
+        gz(b"{}"),
+    )
+    .await;
+    let alerts = once();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["finding_info"]["analytic"]["uid"],
+        "defense-evasion"
+    );
+    assert!(
+        alerts[0]["actor"]["user"]["uid"]
+            .as_str()
+            .unwrap()
+            .ends_with("role/role-p")
+    );
+    // Run again, and with another object: only the new finding comes out.
+    put(&s3, &bucket, &trail_key("role-q"), trail_file("role-q")).await;
+    let alerts = once();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0]["actor"]["user"]["uid"]
+            .as_str()
+            .unwrap()
+            .ends_with("role/role-q")
+    );
+    assert!(once().is_empty());
+    let lake = dir.path().join("lake").display().to_string();
+    assert_eq!(count(&lake, ""), 40);
+    // The findings are in the lake's findings table too.
+    let rows = query(&lake, "SELECT count(*) AS n FROM findings");
+    assert_eq!(rows[0]["n"], 2);
 }

@@ -57,3 +57,90 @@ pub async fn write(lake: &Lake, findings: &[&Finding], run_id: &str) -> Result<V
     }
     Ok(written)
 }
+
+/// Merge each day's findings files into one once there are `min_files` of them (the watch
+/// writes one per poll that found something), keeping each uid once. The merged file is
+/// written before the old ones are removed: a crash in between leaves rows twice, which the
+/// next compaction folds (readers already count findings by distinct uid). Returns the files
+/// merged.
+pub async fn compact(lake: &Lake, min_files: usize) -> Result<usize> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut by_day: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rel in lake.list(&format!("{TABLE}/")).await? {
+        if let Some((dir, name)) = rel.rsplit_once('/')
+            && name.ends_with(".parquet")
+        {
+            by_day.entry(dir.to_string()).or_default().push(rel);
+        }
+    }
+    let mut merged = 0;
+    for (dir, files) in by_day {
+        if files.len() < min_files.max(2) {
+            continue;
+        }
+        let err = |rel: &str, m: String| Error::Detector {
+            path: format!("{}/{rel}", lake.uri()),
+            message: m,
+        };
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut batches = Vec::new();
+        for rel in &files {
+            let bytes = bytes_of(lake.get_bytes(rel).await?);
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| err(rel, e.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| err(rel, e.to_string()))?;
+                if batch.schema().fields() != schema().fields() {
+                    // Written by another version: left as it is.
+                    return Ok(merged);
+                }
+                let uids = batch
+                    .column_by_name("uid")
+                    .ok_or_else(|| err(rel, "no uid column".into()))?
+                    .as_string::<i32>()
+                    .clone();
+                let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+                    .map(|i| Some(seen.insert(uids.value(i).to_string())))
+                    .collect();
+                let kept = arrow::compute::filter_record_batch(&batch, &keep)
+                    .map_err(|e| err(rel, e.to_string()))?;
+                if kept.num_rows() > 0 {
+                    batches.push(kept);
+                }
+            }
+        }
+        let rel = format!("{dir}/merged-{}.parquet", uuid_like());
+        let mut bytes = Vec::new();
+        let props = pipeline::lake::writer::writer_properties(
+            &["finding", "summary"],
+            &["first_seen"],
+            &[],
+            3,
+        );
+        let mut w = ArrowWriter::try_new(&mut bytes, schema(), Some(props))
+            .map_err(|e| err(&rel, e.to_string()))?;
+        for b in &batches {
+            w.write(b).map_err(|e| err(&rel, e.to_string()))?;
+        }
+        w.close().map_err(|e| err(&rel, e.to_string()))?;
+        lake.put_bytes(&rel, bytes).await?;
+        for old in &files {
+            lake.delete(old).await?;
+        }
+        merged += files.len();
+    }
+    Ok(merged)
+}
+
+fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
+    bytes::Bytes::from(v)
+}
+
+/// A time-ordered unique name part (µs since the epoch and a random tail).
+fn uuid_like() -> String {
+    let now = chrono::Utc::now().timestamp_micros();
+    let tail =
+        xxhash_rust::xxh3::xxh3_64(format!("{now}-{:?}", std::thread::current().id()).as_bytes());
+    format!("{now:016x}-{tail:016x}")
+}

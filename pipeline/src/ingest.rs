@@ -187,6 +187,20 @@ pub async fn ingest_cloudtrail_objects(
     .await
 }
 
+/// The Parquet settings of the `cloudtrail` table.
+pub fn properties(zstd_level: i32) -> parquet::file::properties::WriterProperties {
+    writer_properties(
+        &JSON_COLUMNS
+            .iter()
+            .chain(UNIQUE_COLUMNS)
+            .copied()
+            .collect::<Vec<_>>(),
+        STATISTICS_COLUMNS,
+        BLOOM_FILTER_COLUMNS,
+        zstd_level,
+    )
+}
+
 /// Remove the CloudTrail data files of runs that stopped before their commit (what every
 /// [`ingest_cloudtrail`] does first); the number removed.
 pub async fn clean_cloudtrail_orphans(lake: &Lake) -> Result<usize> {
@@ -239,16 +253,7 @@ async fn ingest_listed(
         "ingest planned"
     );
 
-    let props = Arc::new(writer_properties(
-        &JSON_COLUMNS
-            .iter()
-            .chain(UNIQUE_COLUMNS)
-            .copied()
-            .collect::<Vec<_>>(),
-        STATISTICS_COLUMNS,
-        BLOOM_FILTER_COLUMNS,
-        opts.zstd_level,
-    ));
+    let props = Arc::new(properties(opts.zstd_level));
     let seen_hashes = Arc::new(Mutex::new(HashSet::new()));
     let mut segment = 0u32;
     let mut rest = &todo[..];
@@ -840,6 +845,8 @@ async fn commit_segment(
         quarantine_files: r.quarantine.iter().map(|(_, rel)| rel.clone()).collect(),
         sources: r.sources,
         state_files: Vec::new(),
+        commits: Vec::new(),
+        replaced_files: Vec::new(),
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
         path: Manifest::rel_path(TABLE, run, segment),

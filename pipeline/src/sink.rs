@@ -50,7 +50,7 @@ pub struct Delivery {
     pub delivered: Vec<String>,
     /// Ids not delivered this time, with why; a later try may succeed.
     pub retry: Vec<(String, String)>,
-    /// Ids the service refused for good (a malformed message, a missing topic), with why.
+    /// Ids the service refused for good (that message is malformed), with why.
     pub refused: Vec<(String, String)>,
 }
 
@@ -194,28 +194,12 @@ impl SnsSink {
                 }
             }
             Err(e) => {
+                // The whole call failed (unreachable, throttled, a topic that does not exist
+                // or may not be published to): every message waits for the next try, and the
+                // error shows in the status until an operator fixes what is wrong.
                 let why = sdk_error(&e);
-                let for_good = matches!(
-                    e.as_service_error()
-                        .and_then(|s| {
-                            use aws_sdk_sns::error::ProvideErrorMetadata;
-                            s.code().map(str::to_string)
-                        })
-                        .as_deref(),
-                    Some(
-                        "NotFound"
-                            | "InvalidParameter"
-                            | "AuthorizationError"
-                            | "BatchRequestTooLong"
-                            | "InvalidBatchEntryId"
-                    )
-                );
                 for m in batch {
-                    if for_good {
-                        d.refused.push((m.id.clone(), why.clone()));
-                    } else {
-                        d.retry.push((m.id.clone(), why.clone()));
-                    }
+                    d.retry.push((m.id.clone(), why.clone()));
                 }
             }
         }

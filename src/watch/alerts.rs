@@ -405,3 +405,116 @@ fn truncate(s: &mut String, max: usize) {
         s.truncate(end);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detectors::finding::Evidence;
+    use detectors::registry::Severity;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn finding(uid: &str, subject: &str, first: i64, last: i64, evidence: usize) -> Finding {
+        Finding {
+            uid: uid.into(),
+            detector_id: "defense-evasion".into(),
+            title: "Logging or threat detection turned off".into(),
+            description: "d".into(),
+            severity: Severity::Critical,
+            mitre: vec!["T1562.008".into()],
+            subject: subject.into(),
+            first_seen: first,
+            last_seen: last,
+            actor_arn: Some(format!("arn:aws:iam::123456789012:role/{subject}")),
+            function_names: vec!["orders".into()],
+            account_id: Some("123456789012".into()),
+            region: Some("us-east-1".into()),
+            source_ips: vec!["198.51.100.23".into()],
+            access_key_ids: vec![],
+            user_agents: vec![],
+            api_calls: vec!["cloudtrail:StopLogging".into()],
+            reasons: vec![],
+            evidence_count: evidence,
+            evidence: (0..evidence)
+                .map(|i| Evidence {
+                    subject: subject.into(),
+                    time: first + i as i64,
+                    event_id: Some(format!("{i:036}")),
+                    source_uri: Some(format!("s3://trail/AWSLogs/{}.json.gz", "k".repeat(200))),
+                    source_record_index: Some(i as i64),
+                    ..Evidence::default()
+                })
+                .collect(),
+            detected_at: last,
+        }
+    }
+
+    #[test]
+    fn a_finding_seen_again_or_wider_is_not_new() {
+        let mut a = Alerted::default();
+        let mut changed = false;
+        let f = finding("u1", "role-a", 10 * HOUR, 10 * HOUR + 60, 1);
+        assert!(a.is_new(&f, HOUR, &mut changed));
+        a.insert(&f, 0);
+        assert!(!a.is_new(&f, HOUR, &mut changed));
+        // Late events moved its start into the previous dedup bucket: another uid, same incident.
+        let wider = finding("u2", "role-a", 10 * HOUR - 600, 10 * HOUR + 60, 2);
+        assert!(!a.is_new(&wider, HOUR, &mut changed));
+        assert!(changed);
+        assert_eq!(a.entries[0].first_seen, 10 * HOUR - 600);
+        assert!(
+            !a.is_new(&wider, HOUR, &mut changed),
+            "its alias is known now"
+        );
+        // Another subject, or the same subject hours later, is new.
+        assert!(a.is_new(
+            &finding("u3", "role-b", 10 * HOUR, 10 * HOUR, 1),
+            HOUR,
+            &mut changed
+        ));
+        assert!(a.is_new(
+            &finding("u4", "role-a", 14 * HOUR, 14 * HOUR, 1),
+            HOUR,
+            &mut changed
+        ));
+        // Forgetting what ended before the horizon.
+        a.insert(&finding("u4", "role-a", 14 * HOUR, 14 * HOUR, 1), 0);
+        assert!(a.forget_before(12 * HOUR));
+        assert_eq!(a.len(), 1);
+        assert!(a.aliases.is_empty());
+        assert!(!a.is_new(
+            &finding("u4", "role-a", 14 * HOUR, 14 * HOUR, 1),
+            HOUR,
+            &mut changed
+        ));
+    }
+
+    #[test]
+    fn big_findings_are_cut_to_fit_with_a_pointer_to_the_lake() {
+        let small = render(&finding("u1", "role-a", 0, 1, 3), "/lake", SNS_MAX_BYTES);
+        let o: Value = serde_json::from_str(&small.body).unwrap();
+        assert_eq!(o["evidences"].as_array().unwrap().len(), 3);
+        assert!(o["unmapped"].get("truncated").is_none());
+        assert_eq!(small.attributes["severity"], "Critical");
+        assert_eq!(small.attributes["detector"], "defense-evasion");
+        assert_eq!(small.attributes["account"], "123456789012");
+        assert_eq!(small.attributes["function"], "orders");
+        assert!(small.subject.starts_with("[Critical] Logging"));
+        assert!(small.subject.len() < 100);
+
+        let big = finding("u2", "role-a", 0, 1, 2000);
+        let m = render(&big, "/lake", 20_000);
+        assert!(m.sns_size() <= 20_000, "{}", m.sns_size());
+        let o: Value = serde_json::from_str(&m.body).unwrap();
+        let shown = o["evidences"].as_array().unwrap().len();
+        assert!(shown > 0 && shown < 2000, "{shown}");
+        let t = &o["unmapped"]["truncated"];
+        assert_eq!(t["evidences_in_finding"], 2000);
+        assert_eq!(t["evidences_shown"], shown);
+        assert_eq!(t["whole_finding"]["lake"], "/lake/findings");
+        assert!(t["whole_finding"]["query"].as_str().unwrap().contains("u2"));
+        // Under SNS's own limit however big.
+        let huge = finding("u3", "role-a", 0, 1, 20_000);
+        assert!(render(&huge, "/lake", SNS_MAX_BYTES).sns_size() <= SNS_MAX_BYTES);
+    }
+}

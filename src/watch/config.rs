@@ -84,6 +84,10 @@ pub struct Config {
     /// Detector ids to run (default: all).
     #[serde(default)]
     pub detectors: Vec<String>,
+    /// How often the small files every poll commits are merged into bigger ones, so that the
+    /// detectors stay fast as the lake grows ("0s": never).
+    #[serde(default = "default_compaction")]
+    pub compaction_interval: Duration,
     /// Extra or replacement detectors (like `detect --sql-dir`).
     pub sql_dir: Option<PathBuf>,
     #[serde(default)]
@@ -95,6 +99,10 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
     #[serde(default)]
     pub status: StatusConfig,
+}
+
+fn default_compaction() -> Duration {
+    secs(10)
 }
 
 fn default_poll() -> Duration {
@@ -115,7 +123,7 @@ pub struct CloudTrailSource {
     pub queue_url: Option<String>,
     /// `s3://bucket/prefix` to list on every poll (new objects are those the lake lacks).
     pub s3: Option<String>,
-    /// Messages (or objects) taken per poll at most; the rest wait for the next.
+    /// Queue messages taken per poll at most; the rest wait for the next poll.
     #[serde(default = "default_batch")]
     pub max_per_poll: usize,
 }
@@ -321,6 +329,19 @@ type = "stdout"
         assert_eq!(c.lambda[0].late_events, Duration(30_000_000));
         assert!(matches!(c.sinks[1], SinkConfig::Stdout {}));
         assert!(c.baseline.unwrap().model.is_absolute());
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../../README.md");
+        let at = readme.find("### `trailhound watch").unwrap();
+        let block = &readme[at..];
+        let start = block.find("```toml\n").unwrap() + 8;
+        let end = start + block[start..].find("```").unwrap();
+        let c = load(&block[start..end]).unwrap();
+        assert_eq!(c.cloudtrail.len(), 1);
+        assert_eq!(c.sinks.len(), 2);
+        assert!(c.baseline.is_some());
     }
 
     #[test]

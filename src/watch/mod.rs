@@ -36,6 +36,9 @@ use crate::cli::WatchArgs;
 use alerts::{Alerted, Spool, render, write_atomic};
 use config::{Config, SinkConfig};
 
+/// Alerts handed to one sink in one poll at most.
+const MAX_SENDS_PER_POLL: usize = 500;
+
 /// The longest wait between two delivery attempts to a sink that keeps failing.
 const MAX_BACKOFF_SECS: u64 = 60;
 
@@ -71,6 +74,9 @@ struct Status {
     polls: u64,
     /// The last poll's seconds, from reading the sources to the alerts handed to the sinks.
     last_poll_seconds: f64,
+    /// Where the last poll's time went (seconds): reading CloudTrail, Lambda logs, detecting
+    /// (detectors and baseline), alerting and delivering.
+    last_poll_split: BTreeMap<&'static str, f64>,
     /// Seconds from the oldest SQS notification handled in the last poll being sent to its
     /// alerts being out (0 when it handled none).
     lag_seconds: f64,
@@ -91,6 +97,8 @@ struct Status {
     sqs_messages_deleted_total: u64,
     sqs_messages_unreadable_total: u64,
     records_quarantined_total: u64,
+    /// Small data files merged into bigger ones.
+    files_compacted_total: u64,
     errors_total: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
@@ -112,8 +120,9 @@ struct Watch {
     status_file: PathBuf,
     /// Detector id → dedup window (µs), for recognising a finding alerted before.
     gaps: HashMap<String, i64>,
-    /// The first poll runs the detectors whether or not anything new came.
-    first: bool,
+    /// Data came that the detectors have not run over yet (kept across a failed poll).
+    dirty: bool,
+    last_compaction: Instant,
     _lock: std::fs::File,
 }
 
@@ -256,6 +265,19 @@ impl Watch {
         }
         let mut outs = Vec::new();
         for s in &config.sinks {
+            if let SinkConfig::Sns { topic_arn } = s {
+                let check = aws_sdk_sns::Client::new(&sdk)
+                    .get_topic_attributes()
+                    .topic_arn(topic_arn)
+                    .send()
+                    .await;
+                if let Err(e) = check {
+                    let e = aws_sdk_sns::error::DisplayErrorContext(e);
+                    eprintln!(
+                        "watch: warning: SNS topic {topic_arn} cannot be read ({e}); alerts wait in the spool until it can be published to"
+                    );
+                }
+            }
             let sink = match s {
                 SinkConfig::Sns { topic_arn } => Sink::Sns(SnsSink::new(&sdk, topic_arn)),
                 SinkConfig::File { path } => Sink::File(FileSink::new(path)),
@@ -314,7 +336,10 @@ impl Watch {
             status,
             status_file,
             gaps,
-            first: true,
+            // The first poll runs the detectors whether or not anything new comes: the last
+            // run may have stopped between appending data and alerting on it.
+            dirty: true,
+            last_compaction: Instant::now(),
             config,
             _lock: lock,
         })
@@ -333,6 +358,15 @@ impl Watch {
         let mut new_events = 0u64;
         let mut oldest_sent: Option<i64> = None;
 
+        let mut split = BTreeMap::new();
+        let mut lap = Instant::now();
+        let mut mark = |split: &mut BTreeMap<&'static str, f64>, what: &'static str| {
+            split.insert(
+                what,
+                (lap.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            );
+            lap = Instant::now();
+        };
         // CloudTrail.
         for i in 0..self.config.cloudtrail.len() {
             let (n, sent) = self.poll_cloudtrail(i).await?;
@@ -341,10 +375,12 @@ impl Watch {
                 oldest_sent = Some(oldest_sent.map_or(s, |o: i64| o.min(s)));
             }
         }
+        mark(&mut split, "cloudtrail");
         // Lambda logs.
         for i in 0..self.config.lambda.len() {
             new_events += self.poll_lambda(i).await?;
         }
+        mark(&mut split, "lambda");
         self.status.events_total += new_events;
 
         // Detect when something new came (or on the first poll, and when the baseline is due).
@@ -357,17 +393,60 @@ impl Watch {
                         .as_ref()
                         .map_or(std::time::Duration::MAX, |b| b.interval.std())
             });
-        if new_events > 0 || self.first || baseline_due {
-            self.first = false;
+        self.dirty |= new_events > 0;
+        if self.dirty || baseline_due {
             let findings = self.detect(baseline_due).await?;
+            mark(&mut split, "detect");
             self.alert(findings).await?;
+            self.dirty = false;
         }
         self.deliver().await;
+        mark(&mut split, "alert");
+        // Every poll commits small files; merge them before they slow the detectors down.
+        let every = self.config.compaction_interval.std();
+        if !every.is_zero() && self.last_compaction.elapsed() >= every {
+            self.last_compaction = Instant::now();
+            self.compact().await?;
+            mark(&mut split, "compaction");
+        }
+        self.status.last_poll_split = split;
         if let Some(sent) = oldest_sent {
             self.status.lag_seconds = (now_micros() - sent * 1000) as f64 / 1e6;
         } else if new_events > 0 {
             self.status.lag_seconds = started.elapsed().as_secs_f64();
         }
+        Ok(())
+    }
+
+    /// Merge the small files and manifests the polls committed.
+    async fn compact(&mut self) -> anyhow::Result<()> {
+        use pipeline::lake::compact::{CompactOptions, compact};
+        use pipeline::lambda::ingest as lambda;
+        let opts = CompactOptions::default();
+        let ct = compact(
+            &self.lake,
+            "cloudtrail",
+            &[("cloudtrail", Arc::new(pipeline::ingest::properties(1)))],
+            &opts,
+        )
+        .await
+        .context("compacting cloudtrail")?;
+        let props = Arc::new(lambda::properties(1));
+        let lb = compact(
+            &self.lake,
+            lambda::MANIFEST,
+            &[
+                (lambda::INVOCATIONS_TABLE, props.clone()),
+                (lambda::LOGS_TABLE, props),
+            ],
+            &opts,
+        )
+        .await
+        .context("compacting the Lambda tables")?;
+        let findings = detectors::store::compact(&self.lake, 16)
+            .await
+            .context("compacting the findings")?;
+        self.status.files_compacted_total += (ct.files_merged + lb.files_merged + findings) as u64;
         Ok(())
     }
 
@@ -530,9 +609,15 @@ impl Watch {
             until: None,
         };
         let started = Instant::now();
-        let (outcomes, failures) =
-            crate::detect::run_detectors_with(&ctx, &self.registry.views, &selected, scope, false)
-                .await;
+        let (outcomes, failures) = crate::detect::run_detectors_with(
+            &ctx,
+            &self.registry.views,
+            &selected,
+            scope,
+            false,
+            2,
+        )
+        .await;
         for f in &failures {
             self.status.errors_total += 1;
             self.status.last_error = Some(f.clone());
@@ -546,8 +631,10 @@ impl Watch {
         );
         if baseline && let Some(model) = &mut self.model {
             let started = Instant::now();
-            // The baseline's buckets start on the hour: score from the hour the scope starts in.
-            let from = since - since.rem_euclid(3_600_000_000);
+            // The last two hours (buckets start on the hour), within the scope: an incident
+            // that began earlier is recognised by its detector, subject and time range.
+            let recent = (now_micros() - 2 * 3_600_000_000).max(since);
+            let from = recent - recent.rem_euclid(3_600_000_000);
             let scored = crate::baseline::score_lake(&ctx, model, Some(from), None, None).await?;
             tracing::info!(
                 findings = scored.findings.len(),
@@ -630,6 +717,9 @@ impl Watch {
             if pending.is_empty() {
                 continue;
             }
+            // A backlog (after an outage) goes out a slice per poll, oldest first.
+            let pending: Vec<alerts::Spooled> =
+                pending.into_iter().take(MAX_SENDS_PER_POLL).collect();
             let messages: Vec<pipeline::sink::Message> =
                 pending.iter().map(|s| s.message.clone()).collect();
             let d = out.sink.send(&messages).await;
@@ -705,8 +795,9 @@ impl Watch {
         let s = &self.status;
         let spool: usize = s.spool_depth.values().sum();
         format!(
-            "watch: {} polls, lag {:.1} s, {:.0} events/s ({} total), {} findings alerted, spool {}{}",
+            "watch: {} polls (last {:.2} s), lag {:.1} s, {:.0} events/s ({} total), {} findings alerted, spool {}{}",
             s.polls,
+            s.last_poll_seconds,
             s.lag_seconds,
             s.events_per_second,
             s.events_total,

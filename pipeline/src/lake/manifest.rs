@@ -60,6 +60,13 @@ pub struct Manifest {
     /// this commit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state_files: Vec<String>,
+    /// A compaction's manifest: the commits whose manifests it replaces (their files stay
+    /// committed under their names)…
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
+    /// …and the data files it merged into its own (removed; see [`super::compact`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_files: Vec<String>,
 }
 
 impl Manifest {
@@ -81,6 +88,8 @@ pub struct ManifestIndex {
     commits: HashSet<String>,
     /// The state files of the latest commit that wrote any: (commit id, files).
     latest_state: Option<(String, Vec<String>)>,
+    /// Data files a compaction merged into another: removed, never read.
+    replaced: HashSet<String>,
 }
 
 impl ManifestIndex {
@@ -107,6 +116,8 @@ impl ManifestIndex {
                 index.latest_state = Some((commit.clone(), m.state_files.clone()));
             }
             index.commits.insert(commit);
+            index.commits.extend(m.commits);
+            index.replaced.extend(m.replaced_files);
             for s in m.sources {
                 if s.status != SourceStatus::Duplicate && !s.hash.is_empty() {
                     index.by_hash.insert(s.hash.clone(), s.events);
@@ -147,11 +158,16 @@ impl ManifestIndex {
     pub fn sources(&self) -> usize {
         self.by_uri.len()
     }
+
+    /// Whether a compaction merged this data file into another.
+    pub fn is_replaced(&self, rel: &str) -> bool {
+        self.replaced.contains(rel)
+    }
 }
 
 /// The commit (`<run>-<segment>`) a data or quarantine file name belongs to:
 /// `part-<run>-<segment>-…` or `<run>-<segment>-…`.
-fn commit_of(file_name: &str) -> Option<String> {
+pub fn commit_of(file_name: &str) -> Option<String> {
     let name = file_name.strip_prefix("part-").unwrap_or(file_name);
     let mut parts = name.splitn(3, '-');
     let (run, seg) = (parts.next()?, parts.next()?);
@@ -174,7 +190,8 @@ pub async fn clean_orphans(lake: &Lake, table: &str, index: &ManifestIndex) -> R
         for rel in lake.list(&prefix).await? {
             let name = rel.rsplit('/').next().unwrap_or(&rel);
             let orphan = name.ends_with(".inprogress")
-                || commit_of(name).is_some_and(|c| !index.is_committed(&c));
+                || commit_of(name).is_some_and(|c| !index.is_committed(&c))
+                || index.is_replaced(&rel);
             if orphan {
                 tracing::warn!(file = %rel, "removing a file of an ingest that did not commit");
                 lake.delete(&rel).await?;

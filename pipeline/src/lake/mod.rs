@@ -6,6 +6,7 @@
 //! temporary directory for S3) and only put in place at commit, right before the manifest
 //! that names them; see [`manifest`] for how a crashed run is cleaned up.
 
+pub mod compact;
 pub mod manifest;
 pub mod quarantine;
 pub mod writer;
@@ -265,6 +266,48 @@ impl Lake {
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    /// [`Lake::list`] with each object's size in bytes.
+    pub async fn list_sized(&self, rel_prefix: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        match &self.location {
+            LakeLocation::Local(p) => {
+                for rel in self.list(rel_prefix).await? {
+                    let path = p.join(&rel);
+                    match std::fs::metadata(&path) {
+                        Ok(m) => out.push((rel, m.len())),
+                        // Removed since it was listed.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io("reading", &path, e)),
+                    }
+                }
+            }
+            LakeLocation::S3 { .. } => {
+                let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
+                let strip = key_prefix.len() - rel_prefix.len();
+                let mut pages = client
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(&key_prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page =
+                        page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
+                    for obj in page.contents() {
+                        if let Some(key) = obj.key() {
+                            out.push((
+                                key[strip..].to_string(),
+                                obj.size().unwrap_or(0).max(0) as u64,
+                            ));
+                        }
+                    }
+                }
+                out.sort();
+            }
+        }
         Ok(out)
     }
 

@@ -39,6 +39,19 @@ const CURSORS_SUFFIX: &str = "-cwl.json";
 /// The groups `cwl://` reads without `--log-group-prefix`: Lambda's default log groups.
 pub const DEFAULT_GROUP_PREFIX: &str = "/aws/lambda/";
 
+/// The Parquet settings of `lambda_invocations` and `lambda_logs`.
+pub fn properties(zstd_level: i32) -> parquet::file::properties::WriterProperties {
+    writer_properties(
+        &["message", "raw", "request_id"],
+        &["time", "start_time", "function_name", "status"],
+        &["request_id"],
+        zstd_level,
+    )
+}
+
+/// The manifest table of the Lambda ingest, which covers both of its data tables.
+pub const MANIFEST: &str = MANIFEST_TABLE;
+
 /// Lambda stops an invocation after 15 minutes: one whose last line is older than this,
 /// measured against the newest line of the run, will get no more lines.
 const QUIET_MICROS: i64 = 20 * 60 * 1_000_000;
@@ -318,12 +331,7 @@ pub async fn ingest_lambda_logs(
         .files_total
         .fetch_add(todo.len() as u64, Ordering::Relaxed);
 
-    let props = Arc::new(writer_properties(
-        &["message", "raw", "request_id"],
-        &["time", "start_time", "function_name", "status"],
-        &["request_id"],
-        opts.zstd_level,
-    ));
+    let props = Arc::new(properties(opts.zstd_level));
     let prefix = format!("part-{commit}");
     let mut run = Run {
         run_id: run_id.clone(),
@@ -610,6 +618,8 @@ pub async fn ingest_lambda_logs(
         quarantine_files,
         sources: entries,
         state_files,
+        commits: Vec::new(),
+        replaced_files: Vec::new(),
     };
     let rel = Manifest::rel_path(MANIFEST_TABLE, &run_id, 0);
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| state_err(&rel, e))?;
