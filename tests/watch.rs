@@ -731,3 +731,126 @@ async fn once_over_a_listed_prefix_prints_each_alert_once() {
     let rows = query(&lake, "SELECT count(*) AS n FROM findings");
     assert_eq!(rows[0]["n"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
+    // Nine days of a quiet 4-function account in the lake, and a model of it.
+    let dir = tempdir();
+    let first_day = (chrono::Utc::now() - chrono::Duration::days(9))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (lake, _) = crate::detect::simulated_lake(
+        dir.path(),
+        &[
+            "--functions",
+            "4",
+            "--days",
+            "9",
+            "--events-per-day",
+            "4000",
+            "--seed",
+            "3",
+            "--attacks",
+            "none",
+            "--start",
+            &first_day,
+        ],
+    );
+    let model = dir.path().join("model.json");
+    let o = run(bin()
+        .args(["baseline", "train", "--lake", &lake, "--model"])
+        .arg(&model));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let busiest = query(
+        &lake,
+        "SELECT function_name, count(*) AS n FROM lambda_invocations GROUP BY function_name ORDER BY n DESC LIMIT 1",
+    );
+    let function = busiest[0]["function_name"].as_str().unwrap().to_string();
+
+    // Now the function is invoked a thousand times in a minute.
+    let logs = logs().await;
+    let group = format!("/aws/lambda/{function}");
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    for chunk in 0..2 {
+        let mut events = Vec::new();
+        for i in chunk * 500..(chunk + 1) * 500 {
+            let id = format!("f100d{i:03}-0000-4000-8000-000000000000");
+            let t = now - 60_000 + i as i64 * 50;
+            for (dt, m) in [
+                (0, format!("START RequestId: {id} Version: $LATEST")),
+                (1, format!("END RequestId: {id}")),
+                (
+                    2,
+                    format!(
+                        "REPORT RequestId: {id}\tDuration: 20.00 ms\tBilled Duration: 20 ms\tMemory Size: 256 MB\tMax Memory Used: 80 MB\t"
+                    ),
+                ),
+            ] {
+                events.push(
+                    InputLogEvent::builder()
+                        .timestamp(t + dt)
+                        .message(m)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        }
+        logs.put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("s")
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let config = dir.path().join("watch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "lake = \"lake\"\npoll_interval = \"500ms\"\n[[lambda]]\nlog_group = \"{group}\"\n[baseline]\nmodel = \"model.json\"\ninterval = \"1s\"\n[[sink]]\ntype = \"file\"\npath = \"alerts.ndjson\"\n"
+        ),
+    )
+    .unwrap();
+    let watch = start(&config, &[]);
+    let alerts_file = dir.path().join("alerts.ndjson");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let alert = loop {
+        let found = std::fs::read_to_string(&alerts_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|a| {
+                a["finding_info"]["analytic"]["uid"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("baseline-"))
+            });
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no baseline alert");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    watch_kill(watch);
+    assert_eq!(alert["resources"][0]["name"], function.as_str(), "{alert}");
+    assert!(
+        alert["unmapped"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("invocations")),
+        "{alert}"
+    );
+}

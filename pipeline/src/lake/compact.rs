@@ -62,8 +62,8 @@ impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
             min_files: 8,
-            small_file_bytes: 32 << 20,
-            max_merged_bytes: 256 << 20,
+            small_file_bytes: 16 << 20,
+            max_merged_bytes: 64 << 20,
             min_manifests: 16,
             small_manifest_bytes: 4 << 20,
         }
