@@ -17,7 +17,7 @@ pub async fn run(cmd: BaselineCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// 9999-12-31: no end.
-const END_OF_TIME: i64 = 253_402_300_800_000_000;
+pub const END_OF_TIME: i64 = 253_402_300_800_000_000;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp_micros()

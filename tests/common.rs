@@ -221,85 +221,31 @@ pub struct ThrottlingProxy {
 }
 
 pub fn throttling_proxy(target: &'static str, after: u32, count: u32) -> ThrottlingProxy {
-    use std::io::{BufRead, BufReader, Read};
-    use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
 
-    let upstream = emulator()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let throttled = Arc::new(AtomicU32::new(0));
     let passed = Arc::new(AtomicU32::new(0));
     let seen = Arc::new(AtomicU32::new(0));
     let (t, p) = (throttled.clone(), passed.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            let (upstream, t, p, seen) = (upstream.clone(), t.clone(), p.clone(), seen.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut client = conn;
-                loop {
-                    // One request: head, then a Content-Length body.
-                    let mut head = Vec::new();
-                    let mut length = 0usize;
-                    let mut is_target = false;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if lower.starts_with("x-amz-target:") && line.contains(target) {
-                            is_target = true;
-                        }
-                        if lower.starts_with("connection:") {
-                            continue;
-                        }
-                        if line == "\r\n" {
-                            head.extend_from_slice(b"Connection: close\r\n\r\n");
-                            break;
-                        }
-                        head.extend_from_slice(line.as_bytes());
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let n = if is_target {
-                        seen.fetch_add(1, Ordering::SeqCst)
-                    } else {
-                        u32::MAX
-                    };
-                    if is_target && n >= after && n - after < count {
-                        t.fetch_add(1, Ordering::SeqCst);
-                        let msg = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-                        let resp = format!(
-                            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\n\r\n",
-                            msg.len()
-                        );
-                        client.write_all(resp.as_bytes()).unwrap();
-                        client.write_all(msg).unwrap();
-                        continue;
-                    }
-                    if is_target {
-                        p.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let mut up = TcpStream::connect(&upstream).unwrap();
-                    up.write_all(&head).unwrap();
-                    up.write_all(&body).unwrap();
-                    let mut resp = Vec::new();
-                    up.read_to_end(&mut resp).unwrap();
-                    if client.write_all(&resp).is_err() {
-                        return;
-                    }
-                }
-            });
+    let endpoint = proxy(move |req: &Request| {
+        let is_target = req
+            .headers
+            .iter()
+            .any(|h| h.starts_with("x-amz-target:") && h.contains(&target.to_ascii_lowercase()));
+        if !is_target {
+            return None;
         }
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        if n >= after && n - after < count {
+            t.fetch_add(1, Ordering::SeqCst);
+            let msg = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+            return Some(format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\n\r\n{msg}",
+                msg.len()
+            ));
+        }
+        p.fetch_add(1, Ordering::SeqCst);
+        None
     });
     ThrottlingProxy {
         endpoint,
@@ -308,20 +254,20 @@ pub fn throttling_proxy(target: &'static str, after: u32, count: u32) -> Throttl
     }
 }
 
-/// An HTTP proxy in front of the emulator that can be switched off: while `down` is set it
-/// answers every request with 503 Service Unavailable (counted in `refused`), else it passes
-/// requests through. Stands for an AWS service outage.
-pub struct SwitchProxy {
-    pub endpoint: String,
-    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    pub refused: std::sync::Arc<AtomicU32>,
+/// One HTTP request read by [`proxy`]: its head (with `Connection: close`), its header lines
+/// in lower case, its body.
+pub struct Request {
+    pub head: Vec<u8>,
+    pub headers: Vec<String>,
+    pub body: Vec<u8>,
 }
 
-pub fn switch_proxy() -> SwitchProxy {
+/// An HTTP proxy on 127.0.0.1 in front of the emulator: each request goes to `answer`, which
+/// either answers it (a whole HTTP response) or lets it through. Returns its endpoint.
+pub fn proxy(answer: impl Fn(&Request) -> Option<String> + Send + Sync + 'static) -> String {
     use std::io::{BufRead, BufReader, Read};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
 
     let upstream = emulator()
         .trim_start_matches("http://")
@@ -329,18 +275,20 @@ pub fn switch_proxy() -> SwitchProxy {
         .to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let down = Arc::new(AtomicBool::new(false));
-    let refused = Arc::new(AtomicU32::new(0));
-    let (d, r) = (down.clone(), refused.clone());
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
-            let (upstream, d, r) = (upstream.clone(), d.clone(), r.clone());
+            let (upstream, answer) = (upstream.clone(), answer.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut client = conn;
                 loop {
-                    let mut head = Vec::new();
+                    let mut req = Request {
+                        head: Vec::new(),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    };
                     let mut length = 0usize;
                     loop {
                         let mut line = String::new();
@@ -355,42 +303,62 @@ pub fn switch_proxy() -> SwitchProxy {
                             continue;
                         }
                         if line == "\r\n" {
-                            head.extend_from_slice(b"Connection: close\r\n\r\n");
+                            req.head.extend_from_slice(b"Connection: close\r\n\r\n");
                             break;
                         }
-                        head.extend_from_slice(line.as_bytes());
+                        req.head.extend_from_slice(line.as_bytes());
+                        req.headers.push(lower.trim_end().to_string());
                     }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
+                    req.body = vec![0; length];
+                    if reader.read_exact(&mut req.body).is_err() {
                         return;
                     }
-                    if d.load(Ordering::SeqCst) {
-                        r.fetch_add(1, Ordering::SeqCst);
-                        let msg = b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>down for the test</Message></Error></ErrorResponse>";
-                        let resp = format!(
-                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
-                            msg.len()
-                        );
-                        if client.write_all(resp.as_bytes()).is_err()
-                            || client.write_all(msg).is_err()
-                        {
-                            return;
+                    let resp = match answer(&req) {
+                        Some(r) => r.into_bytes(),
+                        None => {
+                            let Ok(mut up) = TcpStream::connect(&upstream) else {
+                                return;
+                            };
+                            up.write_all(&req.head).unwrap();
+                            up.write_all(&req.body).unwrap();
+                            let mut resp = Vec::new();
+                            up.read_to_end(&mut resp).unwrap();
+                            resp
                         }
-                        continue;
-                    }
-                    let Ok(mut up) = TcpStream::connect(&upstream) else {
-                        return;
                     };
-                    up.write_all(&head).unwrap();
-                    up.write_all(&body).unwrap();
-                    let mut resp = Vec::new();
-                    up.read_to_end(&mut resp).unwrap();
                     if client.write_all(&resp).is_err() {
                         return;
                     }
                 }
             });
         }
+    });
+    endpoint
+}
+
+pub struct SwitchProxy {
+    pub endpoint: String,
+    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub refused: std::sync::Arc<AtomicU32>,
+}
+
+pub fn switch_proxy() -> SwitchProxy {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let down = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU32::new(0));
+    let (d, r) = (down.clone(), refused.clone());
+    let endpoint = proxy(move |_| {
+        if !d.load(Ordering::SeqCst) {
+            return None;
+        }
+        r.fetch_add(1, Ordering::SeqCst);
+        let msg = "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>down for the test</Message></Error></ErrorResponse>";
+        Some(format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{msg}",
+            msg.len()
+        ))
     });
     SwitchProxy {
         endpoint,

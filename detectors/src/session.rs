@@ -59,6 +59,28 @@ pub async fn open_with(
     sdk: Option<&aws_config::SdkConfig>,
     views: &[crate::views::View],
 ) -> Result<SessionContext> {
+    open_with_runtime(lake, sdk, views, None).await
+}
+
+/// A runtime for sessions opened again and again over a lake that changes (the watch): its
+/// cache of Parquet footers and file statistics (by path, size and modification time) is
+/// shared across them, but not the listing of files (a cached listing would miss new ones).
+pub fn shared_runtime() -> Result<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()
+        .map_err(query_err("building the query runtime"))
+}
+
+/// [`open_with`], on `runtime` when given (else a runtime of the session's own).
+pub async fn open_with_runtime(
+    lake: &Lake,
+    sdk: Option<&aws_config::SdkConfig>,
+    views: &[crate::views::View],
+    runtime: Option<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -88,7 +110,10 @@ pub async fn open_with(
             }
         }
     }
-    let mut ctx = SessionContext::new_with_config(config);
+    let mut ctx = match runtime {
+        Some(rt) => SessionContext::new_with_config_rt(config, rt),
+        None => SessionContext::new_with_config(config),
+    };
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(query_err("registering JSON functions"))?;
     crate::udf::register(&ctx);

@@ -41,17 +41,7 @@ pub async fn write(lake: &Lake, findings: &[&Finding], run_id: &str) -> Result<V
             message: m,
         };
         let batch = to_batch(&fs).map_err(|e| err(e.to_string()))?;
-        let mut bytes = Vec::new();
-        let props = pipeline::lake::writer::writer_properties(
-            &["finding", "summary"],
-            &["first_seen"],
-            &[],
-            3,
-        );
-        let mut w = ArrowWriter::try_new(&mut bytes, schema(), Some(props))
-            .map_err(|e| err(e.to_string()))?;
-        w.write(&batch).map_err(|e| err(e.to_string()))?;
-        w.close().map_err(|e| err(e.to_string()))?;
+        let bytes = encode(&[batch]).map_err(|e| err(e.to_string()))?;
         lake.put_bytes(&rel, bytes).await?;
         written.push(rel);
     }
@@ -111,19 +101,7 @@ pub async fn compact(lake: &Lake, min_files: usize) -> Result<usize> {
             }
         }
         let rel = format!("{dir}/merged-{}.parquet", uuid_like());
-        let mut bytes = Vec::new();
-        let props = pipeline::lake::writer::writer_properties(
-            &["finding", "summary"],
-            &["first_seen"],
-            &[],
-            3,
-        );
-        let mut w = ArrowWriter::try_new(&mut bytes, schema(), Some(props))
-            .map_err(|e| err(&rel, e.to_string()))?;
-        for b in &batches {
-            w.write(b).map_err(|e| err(&rel, e.to_string()))?;
-        }
-        w.close().map_err(|e| err(&rel, e.to_string()))?;
+        let bytes = encode(&batches).map_err(|e| err(&rel, e.to_string()))?;
         lake.put_bytes(&rel, bytes).await?;
         for old in &files {
             lake.delete(old).await?;
@@ -133,14 +111,24 @@ pub async fn compact(lake: &Lake, min_files: usize) -> Result<usize> {
     Ok(merged)
 }
 
+/// Findings batches as one Parquet file of the `findings` table.
+fn encode(batches: &[arrow::array::RecordBatch]) -> parquet::errors::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let props =
+        pipeline::lake::writer::writer_properties(&["finding", "summary"], &["first_seen"], &[], 3);
+    let mut w = ArrowWriter::try_new(&mut bytes, schema(), Some(props))?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(bytes)
+}
+
 fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
     bytes::Bytes::from(v)
 }
 
-/// A time-ordered unique name part (µs since the epoch and a random tail).
+/// A time-ordered unique name part.
 fn uuid_like() -> String {
-    let now = chrono::Utc::now().timestamp_micros();
-    let tail =
-        xxhash_rust::xxh3::xxh3_64(format!("{now}-{:?}", std::thread::current().id()).as_bytes());
-    format!("{now:016x}-{tail:016x}")
+    uuid::Uuid::now_v7().to_string()
 }

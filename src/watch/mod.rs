@@ -111,6 +111,8 @@ struct Watch {
     sqs: aws_sdk_sqs::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     registry: Registry,
+    /// The query runtime every poll's session shares (its Parquet footer cache).
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     model: Option<Model>,
     last_baseline: Option<Instant>,
     state_dir: PathBuf,
@@ -205,6 +207,128 @@ async fn wait_for(flag: &AtomicBool) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// New events of one Lambda source into the lake.
+async fn read_lambda(
+    lake: &Lake,
+    s3: &aws_sdk_s3::Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    src: &config::LambdaSource,
+) -> anyhow::Result<pipeline::lambda::ingest::LambdaSummary> {
+    let (source, prefix) = match (&src.log_group, &src.log_group_prefix) {
+        (Some(g), _) => (format!("cwl://{g}"), None),
+        (None, Some(p)) => ("cwl://".to_string(), Some(p.clone())),
+        (None, None) => return Ok(Default::default()),
+    };
+    let opts = LambdaOptions {
+        log_group_prefix: prefix,
+        overlap_ms: src.late_events.0 / 1000,
+        ..LambdaOptions::default()
+    };
+    let clients = Clients {
+        s3: Some(s3),
+        logs: Some(logs),
+    };
+    ingest_lambda_logs(
+        &[source.clone()],
+        lake,
+        &clients,
+        &opts,
+        &Progress::default(),
+    )
+    .await
+    .with_context(|| format!("appending {source} to the lake"))
+}
+
+/// One run of the detectors (and the baseline, when it has a model) over the lake.
+struct Detection<'a> {
+    lake: &'a Lake,
+    runtime: &'a Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    registry: &'a Registry,
+    detectors: &'a [String],
+    model: Option<&'a Model>,
+    /// The watch's scope: findings about activity since then.
+    since: i64,
+}
+
+struct Detected {
+    findings: Vec<Finding>,
+    failures: Vec<String>,
+    baseline_scored: bool,
+}
+
+impl Detection<'_> {
+    async fn run(self) -> anyhow::Result<Detected> {
+        let since = self.since;
+        let ctx = detectors::session::open_with_runtime(
+            self.lake,
+            None,
+            &self.registry.views,
+            Some(self.runtime.clone()),
+        )
+        .await?;
+        let selected = self.registry.select(self.detectors)?;
+        let scope = Scope {
+            since: Some(since),
+            until: None,
+        };
+        let started = Instant::now();
+        let (outcomes, failures) = crate::detect::run_detectors_with(
+            &ctx,
+            &self.registry.views,
+            &selected,
+            scope,
+            false,
+            DETECTORS_AT_ONCE,
+        )
+        .await;
+        let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
+        tracing::info!(
+            findings = findings.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "detectors ran"
+        );
+        let baseline_scored = self.model.is_some();
+        if let Some(model) = self.model {
+            let started = Instant::now();
+            // The last two hours (buckets start on the hour), within the scope: an incident
+            // that began earlier is recognised by its detector, subject and time range.
+            let recent = (now_micros() - 2 * 3_600_000_000).max(since);
+            let from = recent - recent.rem_euclid(3_600_000_000);
+            let scored = detectors::baseline::score(
+                &ctx,
+                model,
+                from,
+                crate::baseline::END_OF_TIME,
+                now_micros(),
+            )
+            .await?;
+            tracing::info!(
+                findings = scored.findings.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "baseline scored"
+            );
+            findings.extend(scored.findings.into_iter().filter(|f| f.last_seen >= since));
+        }
+        findings.sort_by(|a, b| {
+            (a.first_seen, &a.detector_id, &a.subject).cmp(&(
+                b.first_seen,
+                &b.detector_id,
+                &b.subject,
+            ))
+        });
+        // Keep the lake's findings table complete (those it lacks).
+        crate::detect::store_new(self.lake, &ctx, &findings, false).await?;
+        Ok(Detected {
+            findings,
+            failures,
+            baseline_scored,
+        })
+    }
+}
+
+/// Detectors run at once (more take more memory for little gain on two cores).
+const DETECTORS_AT_ONCE: usize = 2;
 
 /// A directory name for a sink's spool: readable, and distinct per sink.
 fn slug(name: &str) -> String {
@@ -328,6 +452,7 @@ impl Watch {
             s3,
             lake,
             registry,
+            runtime: detectors::session::shared_runtime()?,
             model,
             last_baseline: None,
             state_dir,
@@ -376,14 +501,10 @@ impl Watch {
             }
         }
         mark(&mut split, "cloudtrail");
-        // Lambda logs.
-        for i in 0..self.config.lambda.len() {
-            new_events += self.poll_lambda(i).await?;
-        }
-        mark(&mut split, "lambda");
-        self.status.events_total += new_events;
 
-        // Detect when something new came (or on the first poll, and when the baseline is due).
+        // The detectors (when CloudTrail or the last poll brought something, or the baseline
+        // is due) run while the Lambda logs are read: what those bring is detected on the
+        // next poll.
         let baseline_due = self.model.is_some()
             && self.last_baseline.is_none_or(|t| {
                 t.elapsed()
@@ -394,14 +515,70 @@ impl Watch {
                         .map_or(std::time::Duration::MAX, |b| b.interval.std())
             });
         self.dirty |= new_events > 0;
-        if self.dirty || baseline_due {
-            let findings = self.detect(baseline_due).await?;
-            mark(&mut split, "detect");
-            self.alert(findings).await?;
+        let run_detect = self.dirty || baseline_due;
+        let (lake, s3, logs) = (&self.lake, &self.s3, &self.logs);
+        let lambda_sources = &self.config.lambda;
+        let reading = async move {
+            let mut out = Vec::new();
+            for src in lambda_sources {
+                out.push(read_lambda(lake, s3, logs, src).await);
+            }
+            out
+        };
+        let input = Detection {
+            lake,
+            runtime: &self.runtime,
+            registry: &self.registry,
+            detectors: &self.config.detectors,
+            model: if baseline_due {
+                self.model.as_ref()
+            } else {
+                None
+            },
+            since: self.alerted.since,
+        };
+        let detecting = async move {
+            if run_detect {
+                Some(input.run().await)
+            } else {
+                None
+            }
+        };
+        let (read, detected) = tokio::join!(reading, detecting);
+        mark(&mut split, "detect");
+
+        let mut lambda_error = None;
+        let mut new_logs = 0;
+        for r in read {
+            match r {
+                Ok(summary) => {
+                    new_logs += summary.log_events;
+                    self.note_lambda(&summary);
+                }
+                Err(e) => lambda_error = Some(e),
+            }
+        }
+        self.status.events_total += new_events + new_logs;
+        new_events += new_logs;
+        if let Some(d) = detected {
+            let d = d?;
+            for f in &d.failures {
+                self.status.errors_total += 1;
+                self.status.last_error = Some(f.clone());
+                tracing::error!(error = %f, "detector failed");
+            }
+            if d.baseline_scored {
+                self.last_baseline = Some(Instant::now());
+            }
+            self.alert(d.findings).await?;
             self.dirty = false;
         }
+        self.dirty |= new_logs > 0;
         self.deliver().await;
         mark(&mut split, "alert");
+        if let Some(e) = lambda_error {
+            return Err(e);
+        }
         // Every poll commits small files; merge them before they slow the detectors down.
         let every = self.config.compaction_interval.std();
         if !every.is_zero() && self.last_compaction.elapsed() >= every {
@@ -562,32 +739,8 @@ impl Watch {
         Ok(())
     }
 
-    /// New events of one Lambda source into the lake.
-    async fn poll_lambda(&mut self, i: usize) -> anyhow::Result<u64> {
-        let src = &self.config.lambda[i];
-        let (source, prefix) = match (&src.log_group, &src.log_group_prefix) {
-            (Some(g), _) => (format!("cwl://{g}"), None),
-            (None, Some(p)) => ("cwl://".to_string(), Some(p.clone())),
-            (None, None) => return Ok(0),
-        };
-        let opts = LambdaOptions {
-            log_group_prefix: prefix,
-            overlap_ms: src.late_events.0 / 1000,
-            ..LambdaOptions::default()
-        };
-        let clients = Clients {
-            s3: Some(&self.s3),
-            logs: Some(&self.logs),
-        };
-        let summary = ingest_lambda_logs(
-            &[source.clone()],
-            &self.lake,
-            &clients,
-            &opts,
-            &Progress::default(),
-        )
-        .await
-        .with_context(|| format!("appending {source} to the lake"))?;
+    /// Count what a Lambda read did in the status.
+    fn note_lambda(&mut self, summary: &pipeline::lambda::ingest::LambdaSummary) {
         for e in &summary.errors {
             self.status.errors_total += 1;
             self.status.last_error = Some(e.clone());
@@ -595,65 +748,6 @@ impl Watch {
         }
         self.status.log_events_total += summary.log_events;
         self.status.records_quarantined_total += summary.records_quarantined;
-        Ok(summary.log_events)
-    }
-
-    /// The detectors (and when `baseline`, the behaviour baseline) over the lake: the
-    /// findings in the watch's scope.
-    async fn detect(&mut self, baseline: bool) -> anyhow::Result<Vec<Finding>> {
-        let since = self.alerted.since;
-        let (_, ctx) = crate::query::open_session(&self.lake.uri(), &self.registry.views).await?;
-        let selected = self.registry.select(&self.config.detectors)?;
-        let scope = Scope {
-            since: Some(since),
-            until: None,
-        };
-        let started = Instant::now();
-        let (outcomes, failures) = crate::detect::run_detectors_with(
-            &ctx,
-            &self.registry.views,
-            &selected,
-            scope,
-            false,
-            2,
-        )
-        .await;
-        for f in &failures {
-            self.status.errors_total += 1;
-            self.status.last_error = Some(f.clone());
-            tracing::error!(error = %f, "detector failed");
-        }
-        let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
-        tracing::info!(
-            findings = findings.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "detectors ran"
-        );
-        if baseline && let Some(model) = &mut self.model {
-            let started = Instant::now();
-            // The last two hours (buckets start on the hour), within the scope: an incident
-            // that began earlier is recognised by its detector, subject and time range.
-            let recent = (now_micros() - 2 * 3_600_000_000).max(since);
-            let from = recent - recent.rem_euclid(3_600_000_000);
-            let scored = crate::baseline::score_lake(&ctx, model, Some(from), None, None).await?;
-            tracing::info!(
-                findings = scored.findings.len(),
-                seconds = started.elapsed().as_secs_f64(),
-                "baseline scored"
-            );
-            findings.extend(scored.findings.into_iter().filter(|f| f.last_seen >= since));
-            self.last_baseline = Some(Instant::now());
-        }
-        findings.sort_by(|a, b| {
-            (a.first_seen, &a.detector_id, &a.subject).cmp(&(
-                b.first_seen,
-                &b.detector_id,
-                &b.subject,
-            ))
-        });
-        // Keep the lake's findings table complete (those it lacks).
-        crate::detect::store_new(&self.lake, &ctx, &findings, false).await?;
-        Ok(findings)
     }
 
     /// Queue the findings not alerted before on every sink, then remember them as alerted.

@@ -97,11 +97,7 @@ pub async fn compact(
         if !rel.ends_with(".json") {
             continue;
         }
-        let bytes = lake.get_bytes(&rel).await?;
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
-            path: format!("{}/{rel}", lake.uri()),
-            message: e.to_string(),
-        })?;
+        let m = Manifest::read(lake, &rel).await?;
         manifests.push((rel, size, m));
     }
     let mut committed: BTreeSet<String> = BTreeSet::new();

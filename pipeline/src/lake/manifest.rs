@@ -70,6 +70,15 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Read the manifest at `rel` in `lake`.
+    pub async fn read(lake: &Lake, rel: &str) -> Result<Manifest> {
+        let bytes = lake.get_bytes(rel).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+            path: format!("{}/{rel}", lake.uri()),
+            message: e.to_string(),
+        })
+    }
+
     pub fn rel_path(table: &str, run: &str, segment: u32) -> String {
         format!("_manifest/{table}/{}", commit_id(run, segment) + ".json")
     }
@@ -100,11 +109,7 @@ impl ManifestIndex {
             if !rel.ends_with(".json") {
                 continue;
             }
-            let bytes = lake.get_bytes(&rel).await?;
-            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
-                path: format!("{}/{rel}", lake.uri()),
-                message: e.to_string(),
-            })?;
+            let m = Manifest::read(lake, &rel).await?;
             let commit = commit_id(&m.run, m.segment);
             // Run ids are time-ordered (UUIDv7), so the greatest commit id is the latest.
             if !m.state_files.is_empty()

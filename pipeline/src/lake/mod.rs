@@ -246,26 +246,40 @@ impl Lake {
                 }
             }
             LakeLocation::S3 { .. } => {
-                let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
-                let strip = key_prefix.len() - rel_prefix.len();
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(&bucket)
-                    .prefix(&key_prefix)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
-                    for obj in page.contents() {
-                        if let Some(key) = obj.key() {
-                            out.push(key[strip..].to_string());
-                        }
-                    }
-                }
+                out = self
+                    .list_s3(rel_prefix)
+                    .await?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    /// The objects of an S3 lake under `rel_prefix`, lake-relative, with their sizes.
+    async fn list_s3(&self, rel_prefix: &str) -> Result<Vec<(String, u64)>> {
+        let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
+        let strip = key_prefix.len() - rel_prefix.len();
+        let mut out = Vec::new();
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(&key_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
+            for obj in page.contents() {
+                if let Some(key) = obj.key() {
+                    out.push((
+                        key[strip..].to_string(),
+                        obj.size().unwrap_or(0).max(0) as u64,
+                    ));
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -285,26 +299,7 @@ impl Lake {
                 }
             }
             LakeLocation::S3 { .. } => {
-                let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
-                let strip = key_prefix.len() - rel_prefix.len();
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(&bucket)
-                    .prefix(&key_prefix)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
-                    for obj in page.contents() {
-                        if let Some(key) = obj.key() {
-                            out.push((
-                                key[strip..].to_string(),
-                                obj.size().unwrap_or(0).max(0) as u64,
-                            ));
-                        }
-                    }
-                }
+                out = self.list_s3(rel_prefix).await?;
                 out.sort();
             }
         }
