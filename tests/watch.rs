@@ -93,9 +93,14 @@ async fn sdk() -> aws_config::SdkConfig {
 }
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    // A short visibility timeout: a message a killed watch had received comes back soon.
     let url = sqs
         .create_queue()
         .queue_name(name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "5",
+        )
         .send()
         .await
         .unwrap()

@@ -132,13 +132,25 @@ pub async fn receive(
     queue_url: &str,
     max: usize,
 ) -> Result<Vec<Received>, String> {
+    receive_waiting(client, queue_url, max, 0).await
+}
+
+/// [`receive`], the first call waiting up to `wait_seconds` for a message (SQS long
+/// polling: it returns as soon as one is there).
+pub async fn receive_waiting(
+    client: &Client,
+    queue_url: &str,
+    max: usize,
+    wait_seconds: i32,
+) -> Result<Vec<Received>, String> {
     let mut out = Vec::new();
+    let mut wait = wait_seconds.clamp(0, 20);
     while out.len() < max {
         let resp = client
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(10.min(max - out.len()) as i32)
-            .wait_time_seconds(0)
+            .wait_time_seconds(std::mem::take(&mut wait))
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
             )

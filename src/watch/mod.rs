@@ -124,6 +124,8 @@ struct Watch {
     gaps: HashMap<String, i64>,
     /// Data came that the detectors have not run over yet (kept across a failed poll).
     dirty: bool,
+    /// Queue messages received while waiting for the poll, by source.
+    prefetched: HashMap<usize, Vec<Received>>,
     last_compaction: Instant,
     _lock: std::fs::File,
 }
@@ -186,9 +188,13 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         let rest = poll.saturating_sub(started.elapsed());
-        tokio::select! {
-            _ = tokio::time::sleep(rest) => {}
-            _ = wait_for(&stop) => {}
+        if !rest.is_zero() {
+            tokio::select! {
+                // With a queue, the wait is a long poll of it: a notification starts the next
+                // poll at once (the log groups are read then too).
+                _ = watch.wait(rest) => {}
+                _ = wait_for(&stop) => {}
+            }
         }
         if stop.load(Ordering::SeqCst) {
             break;
@@ -464,6 +470,7 @@ impl Watch {
             // The first poll runs the detectors whether or not anything new comes: the last
             // run may have stopped between appending data and alerting on it.
             dirty: true,
+            prefetched: HashMap::new(),
             last_compaction: Instant::now(),
             config,
             _lock: lock,
@@ -475,6 +482,32 @@ impl Watch {
             .select(&self.config.detectors)
             .map(|d| d.iter().map(|d| d.meta.id.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Wait for the next poll: `rest`, or with a queue source, until a notification arrives
+    /// (at most a second longer than `rest`: SQS waits in whole seconds). What arrives is kept
+    /// for the poll. A wait cut short (Ctrl-C) may leave messages received and not kept: SQS
+    /// shows them again after the queue's visibility timeout.
+    async fn wait(&mut self, rest: std::time::Duration) {
+        let Some((i, queue)) = self
+            .config
+            .cloudtrail
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| c.queue_url.clone().map(|q| (i, q)))
+        else {
+            tokio::time::sleep(rest).await;
+            return;
+        };
+        let seconds = rest.as_secs_f64().ceil().max(1.0) as i32;
+        let max = self.config.cloudtrail[i].max_per_poll;
+        match sqs::receive_waiting(&self.sqs, &queue, max, seconds).await {
+            Ok(got) => self.prefetched.entry(i).or_default().extend(got),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting on the queue failed");
+                tokio::time::sleep(rest).await;
+            }
+        }
     }
 
     /// One poll: read, append, detect, alert, deliver.
@@ -634,9 +667,13 @@ impl Watch {
         let max = src.max_per_poll;
         let mut messages: Vec<Received> = Vec::new();
         let objects = if let Some(queue) = &src.queue_url {
-            messages = sqs::receive(&self.sqs, queue, max)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            messages = self.prefetched.remove(&i).unwrap_or_default();
+            if messages.len() < max {
+                let more = sqs::receive(&self.sqs, queue, max - messages.len())
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                messages.extend(more);
+            }
             let mut objs = Vec::new();
             for m in &messages {
                 if let Notice::Objects(o) = &m.notice {
