@@ -205,6 +205,40 @@ pub async fn logs() -> aws_sdk_cloudwatchlogs::Client {
     aws_sdk_cloudwatchlogs::Client::new(&conf)
 }
 
+/// Put log events (time in ms, message) into a stream, 5,000 a call; none may be rejected.
+pub async fn put_events(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    events: &[(i64, String)],
+) {
+    for chunk in events.chunks(5_000) {
+        let resp = logs
+            .put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(
+                chunk
+                    .iter()
+                    .map(|(ms, m)| {
+                        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                            .timestamp(*ms)
+                            .message(m)
+                            .build()
+                            .unwrap()
+                    })
+                    .collect(),
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put events into {group}: {e:?}"));
+        assert!(
+            resp.rejected_log_events_info().is_none(),
+            "the emulator rejected events: {resp:?}"
+        );
+    }
+}
+
 /// A name no other test uses, for log groups.
 pub fn unique_name(name: &str) -> String {
     unique_bucket(name)

@@ -6,7 +6,6 @@
 use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -61,39 +60,6 @@ async fn create_group(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, stream
             .send()
             .await
             .unwrap();
-    }
-}
-
-async fn put_events(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    group: &str,
-    stream: &str,
-    events: &[(i64, String)],
-) {
-    for chunk in events.chunks(5_000) {
-        let resp = logs
-            .put_log_events()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .set_log_events(Some(
-                chunk
-                    .iter()
-                    .map(|(ms, m)| {
-                        InputLogEvent::builder()
-                            .timestamp(*ms)
-                            .message(m)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect(),
-            ))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("put events into {group}: {e:?}"));
-        assert!(
-            resp.rejected_log_events_info().is_none(),
-            "the emulator rejected events: {resp:?}"
-        );
     }
 }
 

@@ -40,18 +40,15 @@ fn stop_logging(role: &str, i: usize) -> Value {
         "requestParameters": {"name": "main-trail"},
         "responseElements": null,
         "requestID": format!("req-{role}-{i}"),
-        "eventID": format!("{:08x}-0000-0000-0000-{i:012}", xxhash_rust_like(role)),
+        "eventID": format!(
+            "{:08x}-0000-0000-0000-{i:012}",
+            xxhash_rust::xxh3::xxh3_64(role.as_bytes()) as u32
+        ),
         "readOnly": false,
         "eventType": "AwsApiCall",
         "managementEvent": true,
         "recipientAccountId": ACCOUNT,
         "eventCategory": "Management"
-    })
-}
-
-fn xxhash_rust_like(s: &str) -> u32 {
-    s.bytes().fold(2166136261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16777619)
     })
 }
 
@@ -189,40 +186,42 @@ async fn setup(name: &str) -> Env {
     }
 }
 
+/// The platform lines (START, END, REPORT) of one invocation starting at `t` (ms).
+fn invocation(id: &str, t: i64, duration_ms: &str, memory: u32, used: u32) -> [(i64, String); 3] {
+    [
+        (t, format!("START RequestId: {id} Version: $LATEST")),
+        (t + 1, format!("END RequestId: {id}")),
+        (
+            t + 2,
+            format!(
+                "REPORT RequestId: {id}\tDuration: {duration_ms} ms\tBilled Duration: {} ms\tMemory Size: {memory} MB\tMax Memory Used: {used} MB\t",
+                duration_ms.parse::<f64>().unwrap().ceil()
+            ),
+        ),
+    ]
+}
+
 /// Lambda platform lines of `n` invocations, timed just now.
 async fn put_invocations(env: &Env, round: usize, n: usize) {
     let now = chrono::Utc::now().timestamp_millis();
     let mut events = Vec::new();
     for i in 0..n {
         let id = format!("7c9a{i:04}-0000-4000-8000-{round:012}");
-        let t = now - 5_000 + i as i64 * 10;
-        events.push((t, format!("START RequestId: {id} Version: $LATEST")));
-        events.push((t + 1, format!("END RequestId: {id}")));
-        events.push((
-            t + 2,
-            format!("REPORT RequestId: {id}\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 64 MB\t"),
+        events.extend(invocation(
+            &id,
+            now - 5_000 + i as i64 * 10,
+            "12.50",
+            128,
+            64,
         ));
     }
-    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-    env.logs
-        .put_log_events()
-        .log_group_name(&env.log_group)
-        .log_stream_name("2026/11/29/[$LATEST]abc")
-        .set_log_events(Some(
-            events
-                .into_iter()
-                .map(|(t, m)| {
-                    InputLogEvent::builder()
-                        .timestamp(t)
-                        .message(m)
-                        .build()
-                        .unwrap()
-                })
-                .collect(),
-        ))
-        .send()
-        .await
-        .unwrap();
+    put_events(
+        &env.logs,
+        &env.log_group,
+        "2026/11/29/[$LATEST]abc",
+        &events,
+    )
+    .await;
 }
 
 fn write_config(dir: &Path, env: &Env, extra: &str) -> std::path::PathBuf {
@@ -789,39 +788,18 @@ async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
         .await
         .unwrap();
     let now = chrono::Utc::now().timestamp_millis();
-    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-    for chunk in 0..2 {
-        let mut events = Vec::new();
-        for i in chunk * 500..(chunk + 1) * 500 {
-            let id = format!("f100d{i:03}-0000-4000-8000-000000000000");
-            let t = now - 60_000 + i as i64 * 50;
-            for (dt, m) in [
-                (0, format!("START RequestId: {id} Version: $LATEST")),
-                (1, format!("END RequestId: {id}")),
-                (
-                    2,
-                    format!(
-                        "REPORT RequestId: {id}\tDuration: 20.00 ms\tBilled Duration: 20 ms\tMemory Size: 256 MB\tMax Memory Used: 80 MB\t"
-                    ),
-                ),
-            ] {
-                events.push(
-                    InputLogEvent::builder()
-                        .timestamp(t + dt)
-                        .message(m)
-                        .build()
-                        .unwrap(),
-                );
-            }
-        }
-        logs.put_log_events()
-            .log_group_name(&group)
-            .log_stream_name(&stream)
-            .set_log_events(Some(events))
-            .send()
-            .await
-            .unwrap();
+    let mut events = Vec::new();
+    for i in 0..1000 {
+        let id = format!("f100d{i:03}-0000-4000-8000-000000000000");
+        events.extend(invocation(
+            &id,
+            now - 60_000 + i as i64 * 50,
+            "20.00",
+            256,
+            80,
+        ));
     }
+    put_events(&logs, &group, &stream, &events).await;
 
     let config = dir.path().join("watch.toml");
     std::fs::write(

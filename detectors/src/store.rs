@@ -75,7 +75,7 @@ pub async fn compact(lake: &Lake, min_files: usize) -> Result<usize> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut batches = Vec::new();
         for rel in &files {
-            let bytes = bytes_of(lake.get_bytes(rel).await?);
+            let bytes = bytes::Bytes::from(lake.get_bytes(rel).await?);
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.build())
                 .map_err(|e| err(rel, e.to_string()))?;
@@ -100,7 +100,7 @@ pub async fn compact(lake: &Lake, min_files: usize) -> Result<usize> {
                 }
             }
         }
-        let rel = format!("{dir}/merged-{}.parquet", uuid_like());
+        let rel = format!("{dir}/merged-{}.parquet", uuid::Uuid::now_v7());
         let bytes = encode(&batches).map_err(|e| err(&rel, e.to_string()))?;
         lake.put_bytes(&rel, bytes).await?;
         for old in &files {
@@ -122,13 +122,4 @@ fn encode(batches: &[arrow::array::RecordBatch]) -> parquet::errors::Result<Vec<
     }
     w.close()?;
     Ok(bytes)
-}
-
-fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
-    bytes::Bytes::from(v)
-}
-
-/// A time-ordered unique name part.
-fn uuid_like() -> String {
-    uuid::Uuid::now_v7().to_string()
 }

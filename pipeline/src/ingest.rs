@@ -141,30 +141,18 @@ pub async fn ingest_cloudtrail(
     opts: &IngestOptions,
     progress: Arc<Progress>,
 ) -> Result<Summary> {
-    let started = Instant::now();
-    let _lock = lake.lock()?;
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let mut summary = Summary {
-        lake: lake.uri(),
-        run_id: run.clone(),
-        ..Summary::default()
-    };
-    let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
-    summary.orphans_removed = clean_orphans(lake, TABLE, &index).await? as u64;
-
     let mut objects = Vec::new();
     for src in sources {
         objects.extend(source::list(src, s3).await?);
     }
-    ingest_listed(
-        objects, lake, s3, opts, progress, index, summary, run, started,
-    )
-    .await
+    ingest_objects(objects, lake, s3, opts, progress, true).await
 }
 
 /// Ingest CloudTrail from objects listed already (say, announced by S3 event notifications).
 /// The summary's `done` names those the lake's manifest holds afterwards (read now or
-/// before, skipped or quarantined): the others failed and can be tried again.
+/// before, skipped or quarantined): the others failed and can be tried again. Unlike
+/// [`ingest_cloudtrail`] it leaves files of interrupted runs to
+/// [`clean_cloudtrail_orphans`] (a walk of the table, too slow for every poll).
 pub async fn ingest_cloudtrail_objects(
     objects: Vec<SourceObject>,
     lake: &Lake,
@@ -172,19 +160,7 @@ pub async fn ingest_cloudtrail_objects(
     opts: &IngestOptions,
     progress: Arc<Progress>,
 ) -> Result<Summary> {
-    let started = Instant::now();
-    let _lock = lake.lock()?;
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let summary = Summary {
-        lake: lake.uri(),
-        run_id: run.clone(),
-        ..Summary::default()
-    };
-    let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
-    ingest_listed(
-        objects, lake, s3, opts, progress, index, summary, run, started,
-    )
-    .await
+    ingest_objects(objects, lake, s3, opts, progress, false).await
 }
 
 /// The Parquet settings of the `cloudtrail` table.
@@ -209,39 +185,45 @@ pub async fn clean_cloudtrail_orphans(lake: &Lake) -> Result<usize> {
     clean_orphans(lake, TABLE, &index).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn ingest_listed(
+async fn ingest_objects(
     objects: Vec<SourceObject>,
     lake: &Lake,
     s3: Option<&aws_sdk_s3::Client>,
     opts: &IngestOptions,
     progress: Arc<Progress>,
-    index: Arc<ManifestIndex>,
-    mut summary: Summary,
-    run: String,
-    started: Instant,
+    clean: bool,
 ) -> Result<Summary> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut summary = Summary {
+        lake: lake.uri(),
+        run_id: run.clone(),
+        ..Summary::default()
+    };
+    let index = Arc::new(ManifestIndex::load(lake, TABLE).await?);
+    if clean {
+        summary.orphans_removed = clean_orphans(lake, TABLE, &index).await? as u64;
+    }
     let mut todo = Vec::new();
     let mut seen = HashSet::new();
-    {
-        for obj in objects {
-            if !seen.insert(obj.uri.clone()) {
-                continue;
+    for obj in objects {
+        if !seen.insert(obj.uri.clone()) {
+            continue;
+        }
+        if let Some(reason) = obj.skip {
+            tracing::debug!(uri = %obj.uri, reason, "skipped by name");
+            summary.files_skipped += 1;
+            summary.done.push(obj.uri.clone());
+        } else if let Some(events) = index.known(&obj.uri, obj.size, &obj.version) {
+            summary.files_already_ingested += 1;
+            summary.events_duplicate += events;
+            summary.done.push(obj.uri.clone());
+        } else {
+            if index.changed(&obj.uri) {
+                tracing::warn!(uri = %obj.uri, "source changed since it was ingested; reading it again");
             }
-            if let Some(reason) = obj.skip {
-                tracing::debug!(uri = %obj.uri, reason, "skipped by name");
-                summary.files_skipped += 1;
-                summary.done.push(obj.uri.clone());
-            } else if let Some(events) = index.known(&obj.uri, obj.size, &obj.version) {
-                summary.files_already_ingested += 1;
-                summary.events_duplicate += events;
-                summary.done.push(obj.uri.clone());
-            } else {
-                if index.changed(&obj.uri) {
-                    tracing::warn!(uri = %obj.uri, "source changed since it was ingested; reading it again");
-                }
-                todo.push(obj);
-            }
+            todo.push(obj);
         }
     }
     progress

@@ -197,40 +197,11 @@ impl SnsSink {
                 // The whole call failed (unreachable, throttled, a topic that does not exist
                 // or may not be published to): every message waits for the next try, and the
                 // error shows in the status until an operator fixes what is wrong.
-                let why = sdk_error(&e);
+                let why = aws_sdk_sns::error::DisplayErrorContext(&e).to_string();
                 for m in batch {
                     d.retry.push((m.id.clone(), why.clone()));
                 }
             }
-        }
-    }
-}
-
-/// An SDK error with its service code and message, or the transport's cause.
-fn sdk_error<E, R>(e: &aws_sdk_sns::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_sns::error::SdkError;
-    match e {
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            format!(
-                "{}: {}",
-                err.code().unwrap_or("error"),
-                err.message().unwrap_or("")
-            )
-        }
-        other => {
-            let mut s = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(cause) = src {
-                s.push_str(": ");
-                s.push_str(&cause.to_string());
-                src = cause.source();
-            }
-            s
         }
     }
 }

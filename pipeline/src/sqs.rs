@@ -6,6 +6,7 @@
 //! then it comes back after the queue's visibility timeout.
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
 
 use crate::source::{ObjectLoc, SourceObject, skip_reason};
 
@@ -114,18 +115,6 @@ fn object(bucket: &str, key: &str, size: Option<u64>, etag: Option<&str>) -> Sou
     }
 }
 
-/// An SDK error with its cause chain.
-fn sdk_error<E: std::error::Error + 'static>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
-
 /// Receive what the queue has now, up to `max` messages (short polls of ten).
 pub async fn receive(
     client: &Client,
@@ -156,7 +145,7 @@ pub async fn receive_waiting(
             )
             .send()
             .await
-            .map_err(|e| format!("receiving from {queue_url}: {}", sdk_error(&e)))?;
+            .map_err(|e| format!("receiving from {queue_url}: {}", DisplayErrorContext(&e)))?;
         let messages = resp.messages();
         if messages.is_empty() {
             break;
@@ -221,7 +210,7 @@ pub async fn delete(
                 }
             }
             Err(e) => {
-                let why = sdk_error(&e);
+                let why = DisplayErrorContext(&e).to_string();
                 failed.extend(chunk.iter().map(|m| (m.message_id.clone(), why.clone())));
             }
         }

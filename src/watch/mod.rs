@@ -236,7 +236,7 @@ async fn read_lambda(
         logs: Some(logs),
     };
     ingest_lambda_logs(
-        &[source.clone()],
+        std::slice::from_ref(&source),
         lake,
         &clients,
         &opts,

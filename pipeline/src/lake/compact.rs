@@ -362,20 +362,25 @@ mod tests {
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
         let opts = IngestOptions::default();
-        let mut sources = Vec::new();
-        for n in 0..10 {
+        // Write the n-th source file and ingest it alone: one small commit.
+        async fn add(lake: &Lake, src: &std::path::Path, n: usize) -> String {
             let p = src.join(format!("f{n}.json"));
             std::fs::write(&p, file(n)).unwrap();
-            sources.push(p.display().to_string());
+            let uri = p.display().to_string();
             ingest_cloudtrail(
-                &sources[n..],
-                &lake,
+                std::slice::from_ref(&uri),
+                lake,
                 None,
-                &opts,
+                &IngestOptions::default(),
                 Arc::new(Progress::default()),
             )
             .await
             .unwrap();
+            uri
+        }
+        let mut sources = Vec::new();
+        for n in 0..10 {
+            sources.push(add(&lake, &src, n).await);
         }
         let root = dir.path().join("lake");
         assert_eq!(rows(&root), (10, 50));
@@ -415,18 +420,7 @@ mod tests {
         // A compaction that stopped after its manifest, before removing what it merged: the
         // next ingest removes the merged-away files, so no row is there twice.
         for n in 10..19 {
-            let p = src.join(format!("f{n}.json"));
-            std::fs::write(&p, file(n)).unwrap();
-            sources.push(p.display().to_string());
-            ingest_cloudtrail(
-                &sources[n..],
-                &lake,
-                None,
-                &opts,
-                Arc::new(Progress::default()),
-            )
-            .await
-            .unwrap();
+            sources.push(add(&lake, &src, n).await);
         }
         let before: Vec<(String, Vec<u8>)> = {
             let mut v = Vec::new();
