@@ -6,6 +6,7 @@ mod baseline;
 mod common;
 mod detect;
 mod drift;
+mod incremental;
 mod ingest_local;
 mod ingest_s3;
 mod lambda_cwl;

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod finding;
 pub mod golden;
 pub mod iam;
+pub mod incremental;
 pub mod registry;
 pub mod runner;
 pub mod session;

@@ -81,6 +81,17 @@ pub async fn open_with_runtime(
     views: &[crate::views::View],
     runtime: Option<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
 ) -> Result<SessionContext> {
+    let ctx = open_tables(lake, sdk, runtime).await?;
+    crate::views::register(&ctx, views).await?;
+    Ok(ctx)
+}
+
+/// A session with trailhound's settings and functions and every lake table, but no views.
+pub(crate) async fn open_tables(
+    lake: &Lake,
+    sdk: Option<&aws_config::SdkConfig>,
+    runtime: Option<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -166,8 +177,16 @@ pub async fn open_with_runtime(
         ctx.register_table(name, Arc::new(table))
             .map_err(query_err(format!("registering table {name}")))?;
     }
-    crate::views::register(&ctx, views).await?;
     Ok(ctx)
+}
+
+/// The schema a session reads a lake table's files with (text as string views), without
+/// its partition columns.
+pub(crate) fn file_schema(table: &str) -> Option<SchemaRef> {
+    lake_tables()
+        .into_iter()
+        .find(|(n, _)| *n == table)
+        .map(|(_, s)| string_views(&s))
 }
 
 /// Let the session read `s3://bucket` with the same settings as the SDK (endpoint,

@@ -20,9 +20,7 @@ run_minutes AS (
     FROM runs
 ),
 coverage AS (
-    SELECT function_name, min(run_from) AS logs_from, max(run_to) AS logs_to
-    FROM runs
-    GROUP BY function_name
+    SELECT function_name, logs_from, logs_to FROM lambda_log_coverage
 ),
 call_minutes AS (
     -- The minutes in which the function's role made calls, within its logs' time.

@@ -20,10 +20,9 @@ first_use AS (
     GROUP BY actor_arn, action
 ),
 daily AS (
-    SELECT actor_arn, dt, count(*) AS calls
-    FROM cloudtrail
+    SELECT actor_arn, day AS dt, calls
+    FROM daily_calls
     WHERE actor_arn IN (SELECT actor_arn FROM lambda_roles)
-    GROUP BY actor_arn, dt
 ),
 history AS (
     -- The role's calls on the days before the first use.

@@ -2,14 +2,9 @@
 -- least 20 invocations, half or more failed, for a function that fails less than one time in
 -- ten over its history.
 WITH hourly AS (
-    SELECT
-        function_name,
-        date_trunc('hour', start_time) AS hour,
-        count(*) AS invocations,
-        sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS failures
-    FROM lambda_invocations
-    WHERE start_time IS NOT NULL
-    GROUP BY function_name, date_trunc('hour', start_time)
+    SELECT function_name, hour, sum(invocations) AS invocations, sum(failures) AS failures
+    FROM lambda_hourly
+    GROUP BY function_name, hour
 ),
 usual AS (
     SELECT

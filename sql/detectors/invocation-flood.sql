@@ -1,10 +1,9 @@
 -- An hour with far more invocations of a function than it usually has: at least 100, and ten
 -- times its median hour, for a function with at least three days of invocations.
 WITH hourly AS (
-    SELECT function_name, date_trunc('hour', start_time) AS hour, count(*) AS invocations
-    FROM lambda_invocations
-    WHERE start_time IS NOT NULL
-    GROUP BY function_name, date_trunc('hour', start_time)
+    SELECT function_name, hour, sum(invocations) AS invocations
+    FROM lambda_hourly
+    GROUP BY function_name, hour
 ),
 usual AS (
     SELECT

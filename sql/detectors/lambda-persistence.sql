@@ -22,14 +22,16 @@ function_roles AS (
     SELECT DISTINCT actor_arn AS function_role FROM lambda_functions
 ),
 deployers AS (
-    SELECT actor_arn AS deployer, min(event_time) AS first_deploy
-    FROM lambda_calls
-    WHERE event_name LIKE 'UpdateFunctionCode%' AND error_code IS NULL
+    -- When each principal first deployed code successfully (api_first_use holds the whole
+    -- history, so this holds in the streaming watch too, which reads only recent events).
+    SELECT actor_arn AS deployer, min(first_success) AS first_deploy
+    FROM api_first_use
+    WHERE event_source = 'lambda.amazonaws.com' AND event_name LIKE 'UpdateFunctionCode%'
     GROUP BY actor_arn
 ),
 history AS (
     SELECT
-        (SELECT min(event_time) FROM cloudtrail) AS lake_since,
+        (SELECT min(first_time) FROM api_first_use) AS lake_since,
         (SELECT min(first_deploy) FROM deployers) AS first_deploy_by_anyone
 ),
 flagged AS (

@@ -22,6 +22,7 @@ use std::time::Instant;
 use anyhow::Context;
 use detectors::baseline::Model;
 use detectors::finding::Finding;
+use detectors::incremental::History;
 use detectors::registry::Registry;
 use detectors::runner::Scope;
 use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail_objects};
@@ -99,6 +100,8 @@ struct Status {
     records_quarantined_total: u64,
     /// Small data files merged into bigger ones.
     files_compacted_total: u64,
+    /// Rows of the shared views kept in memory (per role, API, function and hour).
+    history_rows: usize,
     errors_total: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
@@ -122,8 +125,12 @@ struct Watch {
     status_file: PathBuf,
     /// Detector id → dedup window (µs), for recognising a finding alerted before.
     gaps: HashMap<String, i64>,
-    /// Data came that the detectors have not run over yet (kept across a failed poll).
-    dirty: bool,
+    /// The shared views kept up to date from each poll's new files, and which files they
+    /// have counted.
+    history: History,
+    /// The earliest event time among the files counted since the detectors last ran to the
+    /// end (kept across a failed poll): the next run reads from there.
+    pending_from: Option<i64>,
     /// Queue messages received while waiting for the poll, by source.
     prefetched: HashMap<usize, Vec<Received>>,
     last_compaction: Instant,
@@ -250,6 +257,9 @@ async fn read_lambda(
 struct Detection<'a> {
     lake: &'a Lake,
     runtime: &'a Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    history: &'a History,
+    /// The earliest event time of the rows not detected on yet (none: only the baseline).
+    from: Option<i64>,
     registry: &'a Registry,
     detectors: &'a [String],
     model: Option<&'a Model>,
@@ -266,45 +276,65 @@ struct Detected {
 impl Detection<'_> {
     async fn run(self) -> anyhow::Result<Detected> {
         let since = self.since;
-        let ctx = detectors::session::open_with_runtime(
-            self.lake,
-            None,
-            &self.registry.views,
-            Some(self.runtime.clone()),
-        )
-        .await?;
         let selected = self.registry.select(self.detectors)?;
         let scope = Scope {
             since: Some(since),
             until: None,
         };
         let started = Instant::now();
-        let (outcomes, failures) = crate::detect::run_detectors_with(
-            &ctx,
-            &self.registry.views,
-            &selected,
-            scope,
-            false,
-            DETECTORS_AT_ONCE,
-        )
-        .await;
-        let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
-        tracing::info!(
-            findings = findings.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "detectors ran"
-        );
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut failures = Vec::new();
+        if let Some(from) = self.from {
+            // Each detector reads the raw tables from its window before the new rows (or
+            // before the scope, when they are older); the shared views hold the history.
+            // Detectors of one window share a session.
+            let mut by_window: BTreeMap<i64, Vec<&detectors::registry::Detector>> = BTreeMap::new();
+            for d in selected {
+                by_window.entry(d.window_micros).or_default().push(d);
+            }
+            for (window, group) in by_window {
+                let ctx = self
+                    .history
+                    .session(
+                        self.lake,
+                        None,
+                        self.runtime,
+                        Some(from.max(since) - window),
+                    )
+                    .await?;
+                let (outcomes, failed) = crate::detect::run_detectors_with(
+                    &ctx,
+                    &self.registry.views,
+                    &group,
+                    scope,
+                    false,
+                    DETECTORS_AT_ONCE,
+                )
+                .await;
+                findings.extend(outcomes.into_iter().flat_map(|o| o.findings));
+                failures.extend(failed);
+            }
+            tracing::info!(
+                findings = findings.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "detectors ran"
+            );
+        }
+        // The last two hours (buckets start on the hour), within the scope: an incident
+        // that began earlier is recognised by its detector, subject and time range.
+        let recent = (now_micros() - 2 * 3_600_000_000).max(since);
+        let from_hour = recent - recent.rem_euclid(3_600_000_000);
+        let ctx = self
+            .history
+            .session(self.lake, None, self.runtime, Some(from_hour))
+            .await?;
         let baseline_scored = self.model.is_some();
         if let Some(model) = self.model {
             let started = Instant::now();
-            // The last two hours (buckets start on the hour), within the scope: an incident
-            // that began earlier is recognised by its detector, subject and time range.
-            let recent = (now_micros() - 2 * 3_600_000_000).max(since);
-            let from = recent - recent.rem_euclid(3_600_000_000);
             let scored = detectors::baseline::score(
                 &ctx,
                 model,
-                from,
+                from_hour,
                 crate::baseline::END_OF_TIME,
                 now_micros(),
             )
@@ -452,6 +482,7 @@ impl Watch {
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ..Status::default()
         };
+        let registry_views = registry.views.clone();
         Ok(Watch {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             logs: pipeline::lambda::cwl::logs_client(&sdk),
@@ -467,9 +498,10 @@ impl Watch {
             status,
             status_file,
             gaps,
-            // The first poll runs the detectors whether or not anything new comes: the last
-            // run may have stopped between appending data and alerting on it.
-            dirty: true,
+            // The first poll counts every file of the lake as new, so its detectors run over
+            // the lookback: the last run may have stopped between appending data and alerting.
+            history: History::new(&registry_views),
+            pending_from: None,
             prefetched: HashMap::new(),
             last_compaction: Instant::now(),
             config,
@@ -547,8 +579,25 @@ impl Watch {
                         .as_ref()
                         .map_or(std::time::Duration::MAX, |b| b.interval.std())
             });
-        self.dirty |= new_events > 0;
-        let run_detect = self.dirty || baseline_due;
+        // The shared views take in the files committed since the last poll (this poll's
+        // CloudTrail, the last poll's Lambda logs, anything another ingest added).
+        let counted = self
+            .history
+            .update(&self.lake, None, &self.runtime)
+            .await
+            .context("bringing the shared views up to date")?;
+        tracing::debug!(
+            files = counted.new_files,
+            rows = counted.new_rows,
+            seconds = counted.seconds,
+            "shared views updated"
+        );
+        self.status.history_rows = self.history.state_rows();
+        if let Some(t) = counted.fresh_from {
+            self.pending_from = Some(self.pending_from.map_or(t, |p| p.min(t)));
+        }
+        mark(&mut split, "history");
+        let run_detect = self.pending_from.is_some() || baseline_due;
         let (lake, s3, logs) = (&self.lake, &self.s3, &self.logs);
         let lambda_sources = &self.config.lambda;
         let reading = async move {
@@ -561,6 +610,8 @@ impl Watch {
         let input = Detection {
             lake,
             runtime: &self.runtime,
+            history: &self.history,
+            from: self.pending_from,
             registry: &self.registry,
             detectors: &self.config.detectors,
             model: if baseline_due {
@@ -604,9 +655,8 @@ impl Watch {
                 self.last_baseline = Some(Instant::now());
             }
             self.alert(d.findings).await?;
-            self.dirty = false;
+            self.pending_from = None;
         }
-        self.dirty |= new_logs > 0;
         self.deliver().await;
         mark(&mut split, "alert");
         if let Some(e) = lambda_error {
@@ -630,19 +680,22 @@ impl Watch {
 
     /// Merge the small files and manifests the polls committed.
     async fn compact(&mut self) -> anyhow::Result<()> {
-        use pipeline::lake::compact::{CompactOptions, compact};
+        use pipeline::lake::compact::{CompactOptions, compact_only};
         use pipeline::lambda::ingest as lambda;
         let opts = CompactOptions::default();
-        let ct = compact(
+        // Only files the shared views have counted: a merged file is never counted again.
+        let counted = |rel: &str| self.history.is_counted(rel);
+        let ct = compact_only(
             &self.lake,
             "cloudtrail",
             &[("cloudtrail", Arc::new(pipeline::ingest::properties(1)))],
             &opts,
+            &counted,
         )
         .await
         .context("compacting cloudtrail")?;
         let props = Arc::new(lambda::properties(1));
-        let lb = compact(
+        let lb = compact_only(
             &self.lake,
             lambda::MANIFEST,
             &[
@@ -650,6 +703,7 @@ impl Watch {
                 (lambda::LOGS_TABLE, props),
             ],
             &opts,
+            &|rel: &str| rel.starts_with(lambda::LOGS_TABLE) || counted(rel),
         )
         .await
         .context("compacting the Lambda tables")?;

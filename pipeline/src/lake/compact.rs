@@ -43,6 +43,17 @@ fn tier(size: u64) -> u32 {
     t
 }
 
+/// Whether a data file's name is a compaction's (`part-<run>-<segment>-c<n>.parquet`): its
+/// rows are those of the files it replaced.
+pub fn is_merged(file_name: &str) -> bool {
+    commit_of(file_name).is_some_and(|c| {
+        file_name
+            .strip_prefix("part-")
+            .and_then(|n| n.strip_prefix(c.as_str()))
+            .is_some_and(|rest| rest.starts_with("-c"))
+    })
+}
+
 /// When to compact.
 #[derive(Debug, Clone, Copy)]
 pub struct CompactOptions {
@@ -89,6 +100,18 @@ pub async fn compact(
     tables: &[(&str, Arc<WriterProperties>)],
     opts: &CompactOptions,
 ) -> Result<Compacted> {
+    compact_only(lake, manifest_table, tables, opts, &|_| true).await
+}
+
+/// [`compact`], merging only the data files (paths relative to the lake) `only` accepts:
+/// the watch merges only files whose rows its shared views have counted.
+pub async fn compact_only(
+    lake: &Lake,
+    manifest_table: &str,
+    tables: &[(&str, Arc<WriterProperties>)],
+    opts: &CompactOptions,
+    only: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Compacted> {
     let _lock = lake.lock()?;
     let mut out = Compacted::default();
     let prefix = format!("_manifest/{manifest_table}/");
@@ -125,7 +148,7 @@ pub async fn compact(
             let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
             let committed_file = name.ends_with(".parquet")
                 && commit_of(name).is_some_and(|c| committed.contains(&c));
-            if committed_file && size < opts.small_file_bytes {
+            if committed_file && size < opts.small_file_bytes && only(&rel) {
                 by_dir.entry(dir.to_string()).or_default().push((rel, size));
             }
         }

@@ -128,6 +128,14 @@ impl Lake {
         }
     }
 
+    /// The URL of the file at `rel` (for a query engine).
+    pub fn file_url(&self, rel: &str) -> String {
+        match &self.location {
+            LakeLocation::Local(p) => format!("file://{}/{rel}", p.display()),
+            LakeLocation::S3 { .. } => format!("{}/{rel}", self.uri()),
+        }
+    }
+
     /// Whether this is a local lake.
     pub fn is_local(&self) -> bool {
         matches!(self.location, LakeLocation::Local(_))
