@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The views trailhound computes once per run (detectors/src/views.rs, MATERIALIZED) that the
 # portable detectors read; DuckDB computes them once too. (api_first_use, also computed once,
 # serves only detectors written in DataFusion SQL: it is timed, not compared.)
-MATERIALIZED = {"lambda_runtime_calls", "lambda_roles", "lambda_functions"}
+MATERIALIZED = {"lambda_runtime_calls", "lambda_roles", "lambda_functions", "lambda_hourly",
+                "lambda_durations"}
 SQL = ROOT / "sql"
 
 
@@ -53,7 +54,8 @@ def duckdb_session(lake):
     # The views the portable detectors read, from the same files trailhound embeds; the small
     # shared ones computed once, as trailhound does (timed).
     started = time.perf_counter()
-    for view in ["lambda_runtime_calls", "lambda_roles", "lambda_sessions", "lambda_functions"]:
+    for view in ["lambda_runtime_calls", "lambda_roles", "lambda_sessions", "lambda_functions",
+                 "lambda_hourly", "lambda_durations"]:
         kind = "TEMP TABLE" if view in MATERIALIZED else "VIEW"
         con.execute(f"CREATE {kind} {view} AS {(SQL / 'views' / f'{view}.sql').read_text()}")
     return con, time.perf_counter() - started

@@ -232,7 +232,7 @@ pub struct DetectArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DetectorsCommand {
-    /// The detectors: id, severity, tables, history window, title.
+    /// The detectors: id, severity, tables, window, title.
     List(DetectorsListArgs),
     /// Parse every TOML and plan every SQL against the lake's schema, views and functions.
     Validate(DetectorsValidateArgs),

@@ -70,7 +70,9 @@ pub struct Meta {
     pub mitre: Vec<String>,
     /// The lake tables the SQL reads.
     pub tables: Vec<String>,
-    /// How much history the detector compares with (`30d`); `0s` for pattern detectors.
+    /// How far before an event the SQL reads other raw events (`30m` for a burst counted over
+    /// ten minutes either side; `0s` when it looks at each event alone or compares only with
+    /// the shared views' history). The streaming watch reads this much before new events.
     #[serde(default = "default_window")]
     pub window: String,
     /// Evidence of one subject closer than this makes one finding (`1h`).
@@ -125,7 +127,7 @@ pub struct Detector {
     pub toml_path: String,
     /// Evidence closer than this makes one finding (µs).
     pub dedup_micros: i64,
-    /// History the detector compares with (µs).
+    /// How far before an event the SQL reads other raw events (µs).
     pub window_micros: i64,
 }
 

@@ -65,14 +65,25 @@ pub async fn open_with(
 /// A runtime for sessions opened again and again over a lake that changes (the watch): its
 /// cache of Parquet footers and file statistics (by path, size and modification time) is
 /// shared across them, but not the listing of files (a cached listing would miss new ones).
+/// The caches are bounded (least recently used out) well below DataFusion's defaults (50 and
+/// 20 MiB): the watch reads the files of its last half hour or so, while files it no longer
+/// reads (merged by compaction, or old) would otherwise stay until the defaults are reached.
 pub fn shared_runtime() -> Result<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
     use datafusion::execution::cache::cache_manager::CacheManagerConfig;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .with_cache_manager(
+            CacheManagerConfig::default()
+                .with_list_files_cache_limit(0)
+                .with_metadata_cache_limit(FOOTER_CACHE_BYTES)
+                .with_file_statistics_cache_limit(FOOTER_CACHE_BYTES / 4),
+        )
         .build_arc()
         .map_err(query_err("building the query runtime"))
 }
+
+/// What the watch's runtime keeps of Parquet footers.
+const FOOTER_CACHE_BYTES: usize = 12 << 20;
 
 /// [`open_with`], on `runtime` when given (else a runtime of the session's own).
 pub async fn open_with_runtime(

@@ -146,11 +146,17 @@ pub async fn materialize(
     let used = used_by(views, sqls);
     let mut done: Vec<&str> = Vec::new();
     let mut computed = Vec::new();
+    // Views that are already tables of rows (the watch installs the views it keeps up to
+    // date) stay as they are: never recomputed, nor registered again as views below.
+    for (name, _) in views {
+        if let Ok(provider) = ctx.table_provider(name.as_str()).await
+            && provider.table_type() != datafusion::datasource::TableType::View
+        {
+            done.push(name.as_str());
+        }
+    }
     for name in MATERIALIZED.iter().filter(|n| used.contains(*n)) {
-        // Already a table of rows (the watch installs the views it keeps up to date).
-        let provider = ctx.table_provider(*name).await.map_err(err(name))?;
-        if provider.table_type() != datafusion::datasource::TableType::View {
-            done.push(name);
+        if done.contains(name) {
             continue;
         }
         let started = std::time::Instant::now();

@@ -52,6 +52,14 @@ fn failpoint(name: &str) {
     }
 }
 
+/// This process's resident set size in MiB, from `/proc/self/status` (None elsewhere).
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -102,6 +110,9 @@ struct Status {
     files_compacted_total: u64,
     /// Rows of the shared views kept in memory (per role, API, function and hour).
     history_rows: usize,
+    /// The process's resident memory (MiB; Linux).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resident_mib: Option<f64>,
     errors_total: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
@@ -277,10 +288,6 @@ impl Detection<'_> {
     async fn run(self) -> anyhow::Result<Detected> {
         let since = self.since;
         let selected = self.registry.select(self.detectors)?;
-        let scope = Scope {
-            since: Some(since),
-            until: None,
-        };
         let started = Instant::now();
         let mut findings: Vec<Finding> = Vec::new();
         let mut failures = Vec::new();
@@ -292,6 +299,12 @@ impl Detection<'_> {
             for d in selected {
                 by_window.entry(d.window_micros).or_default().push(d);
             }
+            // Findings from the new rows on: what came before was judged when it was new,
+            // and a detector's rows are judged right only with its whole window before them.
+            let scope = Scope {
+                since: Some(from.max(since)),
+                until: None,
+            };
             for (window, group) in by_window {
                 let ctx = self
                     .history
@@ -593,6 +606,7 @@ impl Watch {
             "shared views updated"
         );
         self.status.history_rows = self.history.state_rows();
+        self.status.resident_mib = resident_mib();
         if let Some(t) = counted.fresh_from {
             self.pending_from = Some(self.pending_from.map_or(t, |p| p.min(t)));
         }
