@@ -1,8 +1,9 @@
 -- One access key (a role session or a user's key) used from two networks at the same time:
--- a call from one /16 (IPv4) or /48 (IPv6) within ten minutes of a call with the same key
--- from another. A session key lives in one place; two places means it was copied. Each call
--- is judged by the calls of the ten minutes around it, so the streaming watch, which reads
--- only the events shortly before the new ones, finds what a run over the whole lake finds.
+-- calls from one /16 (IPv4) or /48 (IPv6) within ten minutes (counted in whole minutes) of
+-- calls with the same key from another. A session key lives in one place; two places means
+-- it was copied. Each call is judged by the minutes around it, so the streaming watch, which
+-- reads only the events shortly before the new ones, finds what a run over the whole lake
+-- finds.
 WITH calls AS (
     SELECT
         *,
@@ -11,13 +12,20 @@ WITH calls AS (
                 THEN split_part(source_ip_address, ':', 1) || ':' || split_part(source_ip_address, ':', 2)
                      || ':' || split_part(source_ip_address, ':', 3)
             ELSE split_part(source_ip_address, '.', 1) || '.' || split_part(source_ip_address, '.', 2)
-        END AS network
+        END AS network,
+        date_trunc('minute', event_time) AS minute
     FROM cloudtrail
     WHERE user_identity_access_key_id IS NOT NULL
       AND user_identity_invoked_by IS NULL
       AND source_ip_address IS NOT NULL
       AND NOT ends_with(source_ip_address, '.amazonaws.com')
       AND source_ip_address <> 'AWS Internal'
+),
+minutes AS (
+    -- The networks each key was used from, minute by minute.
+    SELECT user_identity_access_key_id AS access_key_id, network, minute
+    FROM calls
+    GROUP BY user_identity_access_key_id, network, minute
 ),
 nearby AS (
     -- The key's networks in the ten minutes either side: two differ when the least and the
@@ -26,31 +34,36 @@ nearby AS (
         *,
         min(network) OVER around AS lowest,
         max(network) OVER around AS highest
-    FROM calls
-    WINDOW around AS (PARTITION BY user_identity_access_key_id ORDER BY event_time
+    FROM minutes
+    WINDOW around AS (PARTITION BY access_key_id ORDER BY minute
         RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND INTERVAL '10 minutes' FOLLOWING)
+),
+flagged AS (
+    SELECT access_key_id, network, minute, CASE WHEN network = lowest THEN highest ELSE lowest END AS other
+    FROM nearby
+    WHERE lowest <> highest
 )
 SELECT
-    user_identity_access_key_id AS subject,
-    event_time,
-    actor_arn,
-    session_name AS function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    c.user_identity_access_key_id AS subject,
+    c.event_time,
+    c.actor_arn,
+    c.session_name AS function_name,
+    c.event_id,
+    c.source_uri,
+    c.source_record_index,
+    c.source_ip_address,
+    c.user_agent,
+    c.user_identity_access_key_id AS access_key_id,
+    c.event_source,
+    c.event_name,
+    c.error_code,
+    c.account_id,
+    c.region,
     'one access key used from '
-        || CASE WHEN contains(network, ':') THEN network || '::/48' ELSE network || '.0.0/16' END
+        || CASE WHEN contains(f.network, ':') THEN f.network || '::/48' ELSE f.network || '.0.0/16' END
         || ' and from '
-        || CASE WHEN network = lowest THEN highest ELSE lowest END
-        || CASE WHEN contains(network, ':') THEN '::/48' ELSE '.0.0/16' END
+        || CASE WHEN contains(f.other, ':') THEN f.other || '::/48' ELSE f.other || '.0.0/16' END
         || ' within ten minutes' AS reason
-FROM nearby
-WHERE lowest <> highest
+FROM flagged f
+JOIN calls c
+  ON c.user_identity_access_key_id = f.access_key_id AND c.minute = f.minute AND c.network = f.network

@@ -125,6 +125,8 @@ struct Watch {
     sqs: aws_sdk_sqs::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     registry: Registry,
+    /// The AWS settings (a lake on S3 is read with them).
+    sdk: aws_config::SdkConfig,
     /// The query runtime every poll's session shares (its Parquet footer cache).
     runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     model: Option<Model>,
@@ -267,6 +269,8 @@ async fn read_lambda(
 /// One run of the detectors (and the baseline, when it has a model) over the lake.
 struct Detection<'a> {
     lake: &'a Lake,
+    /// For a lake on S3: how the query engine reaches it.
+    sdk: &'a aws_config::SdkConfig,
     runtime: &'a Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     history: &'a History,
     /// The earliest event time of the rows not detected on yet (none: only the baseline).
@@ -310,7 +314,7 @@ impl Detection<'_> {
                     .history
                     .session(
                         self.lake,
-                        None,
+                        Some(self.sdk),
                         self.runtime,
                         Some(from.max(since) - window),
                     )
@@ -339,7 +343,7 @@ impl Detection<'_> {
         let from_hour = recent - recent.rem_euclid(3_600_000_000);
         let ctx = self
             .history
-            .session(self.lake, None, self.runtime, Some(from_hour))
+            .session(self.lake, Some(self.sdk), self.runtime, Some(from_hour))
             .await?;
         let baseline_scored = self.model.is_some();
         if let Some(model) = self.model {
@@ -498,6 +502,7 @@ impl Watch {
         let registry_views = registry.views.clone();
         Ok(Watch {
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            sdk: sdk.clone(),
             logs: pipeline::lambda::cwl::logs_client(&sdk),
             s3,
             lake,
@@ -596,7 +601,7 @@ impl Watch {
         // CloudTrail, the last poll's Lambda logs, anything another ingest added).
         let counted = self
             .history
-            .update(&self.lake, None, &self.runtime)
+            .update(&self.lake, Some(&self.sdk), &self.runtime)
             .await
             .context("bringing the shared views up to date")?;
         tracing::debug!(
@@ -623,6 +628,7 @@ impl Watch {
         };
         let input = Detection {
             lake,
+            sdk: &self.sdk,
             runtime: &self.runtime,
             history: &self.history,
             from: self.pending_from,
