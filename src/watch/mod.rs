@@ -309,6 +309,7 @@ impl Detection<'_> {
                 since: Some(from.max(since)),
                 until: None,
             };
+            let mut sessions = Vec::new();
             for (window, group) in by_window {
                 let ctx = self
                     .history
@@ -319,17 +320,33 @@ impl Detection<'_> {
                         Some(from.max(since) - window),
                     )
                     .await?;
-                let (outcomes, failed) = crate::detect::run_detectors_with(
-                    &ctx,
-                    &self.registry.views,
-                    &group,
-                    scope,
-                    false,
-                    DETECTORS_AT_ONCE,
-                )
-                .await;
-                findings.extend(outcomes.into_iter().flat_map(|o| o.findings));
-                failures.extend(failed);
+                let sqls: Vec<&str> = group.iter().map(|d| d.sql.as_str()).collect();
+                match detectors::views::materialize(&ctx, &self.registry.views, &sqls).await {
+                    Ok(_) => sessions.push((ctx, group)),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            // Every detector, whatever its session, `DETECTORS_AT_ONCE` at a time.
+            use futures::StreamExt;
+            let detected_at = now_micros();
+            let mut runs = futures::stream::iter(
+                sessions
+                    .iter()
+                    .flat_map(|(ctx, group)| group.iter().map(move |d| (ctx, *d))),
+            )
+            .map(|(ctx, d)| async move {
+                let outcome = detectors::runner::run(ctx, d, scope, detected_at).await;
+                (d, outcome)
+            })
+            .buffer_unordered(DETECTORS_AT_ONCE);
+            while let Some((d, outcome)) = runs.next().await {
+                match outcome {
+                    Ok(o) => {
+                        tracing::debug!(detector = %d.meta.id, findings = o.findings.len(), seconds = o.seconds, "detector ran");
+                        findings.extend(o.findings);
+                    }
+                    Err(e) => failures.push(e.to_string()),
+                }
             }
             tracing::info!(
                 findings = findings.len(),
