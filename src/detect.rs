@@ -53,31 +53,15 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Run `detectors` over the session; a detector that fails is reported and the others run.
+/// Run `detectors` over the session, one at a time (with a progress bar on a terminal); a
+/// detector that fails is reported and the others run.
 pub async fn run_detectors(
     ctx: &SessionContext,
     views: &[detectors::views::View],
     detectors: &[&Detector],
     scope: Scope,
 ) -> (Vec<Outcome>, Vec<String>) {
-    run_detectors_with(ctx, views, detectors, scope, true, 1).await
-}
-
-/// [`run_detectors`], with a progress bar (on a terminal) or without, `concurrency`
-/// detectors at a time (small lakes: the time goes to per-query work that overlaps well).
-pub async fn run_detectors_with(
-    ctx: &SessionContext,
-    views: &[detectors::views::View],
-    detectors: &[&Detector],
-    scope: Scope,
-    show_progress: bool,
-    concurrency: usize,
-) -> (Vec<Outcome>, Vec<String>) {
-    let progress = if show_progress {
-        bar(detectors.len(), "detectors")
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = bar(detectors.len(), "detectors");
     let detected_at = chrono::Utc::now().timestamp_micros();
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
@@ -99,11 +83,11 @@ pub async fn run_detectors_with(
         seconds = started.elapsed().as_secs_f64(),
         "shared views computed"
     );
-    // Detectors in the given order, `concurrency` at a time (their results kept in order).
+    // Detectors in the given order, one at a time (their results kept in order).
     use futures::StreamExt;
     let mut runs = futures::stream::iter(detectors.iter().enumerate())
         .map(|(i, d)| async move { (i, detectors::runner::run(ctx, d, scope, detected_at).await) })
-        .buffer_unordered(concurrency.max(1));
+        .buffer_unordered(1);
     let mut done = Vec::with_capacity(detectors.len());
     while let Some((i, result)) = runs.next().await {
         progress.set_message(detectors[i].meta.id.clone());
