@@ -230,7 +230,7 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                Ok(crate::ingest::get_object_bytes(&client, &bucket, &key)
+                Ok(crate::ingest::get_object_bytes(client, &bucket, &key)
                     .await?
                     .to_vec())
             }
