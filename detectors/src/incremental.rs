@@ -390,6 +390,13 @@ async fn combine(
     );
     let schema = new.0.clone();
     // The new rows' schema for both (a merge may have made a column nullable).
+    let relaxed = Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
     let old_batches = old
         .1
         .iter()
@@ -407,24 +414,10 @@ async fn combine(
                     Ok(arrow::compute::cast(c, f.data_type())?)
                 })
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let relaxed = Arc::new(arrow::datatypes::Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ));
-            Ok(RecordBatch::try_new(relaxed, columns)?)
+            Ok(RecordBatch::try_new(relaxed.clone(), columns)?)
         })
         .collect::<datafusion::error::Result<Vec<_>>>()
         .map_err(err())?;
-    let relaxed = Arc::new(arrow::datatypes::Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ));
     let new_batches = new
         .1
         .into_iter()
