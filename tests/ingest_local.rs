@@ -185,7 +185,7 @@ fn a_second_ingest_into_the_same_lake_is_refused() {
     ingest(&[&src], &lake);
     let lock = std::fs::OpenOptions::new()
         .write(true)
-        .open(dir.path().join("lake/_manifest/.lock"))
+        .open(dir.path().join("lake/_manifest/cloudtrail.lock"))
         .unwrap();
     lock.try_lock().unwrap();
     let out = run(bin()

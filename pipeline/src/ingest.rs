@@ -180,7 +180,7 @@ pub fn properties(zstd_level: i32) -> parquet::file::properties::WriterPropertie
 /// Remove the CloudTrail data files of runs that stopped before their commit (what every
 /// [`ingest_cloudtrail`] does first); the number removed.
 pub async fn clean_cloudtrail_orphans(lake: &Lake) -> Result<usize> {
-    let _lock = lake.lock()?;
+    let _lock = lake.lock(TABLE)?;
     let index = ManifestIndex::load(lake, TABLE).await?;
     clean_orphans(lake, TABLE, &index).await
 }
@@ -194,7 +194,7 @@ async fn ingest_objects(
     clean: bool,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let _lock = lake.lock()?;
+    let _lock = lake.lock(TABLE)?;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut summary = Summary {
         lake: lake.uri(),

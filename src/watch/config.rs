@@ -133,7 +133,7 @@ fn default_batch() -> usize {
 }
 
 /// Lambda log groups in CloudWatch Logs, polled with `FilterLogEvents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LambdaSource {
     /// One group by name…

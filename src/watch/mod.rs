@@ -147,6 +147,12 @@ struct Watch {
     /// Queue messages received while waiting for the poll, by source.
     prefetched: HashMap<usize, Vec<Received>>,
     last_compaction: Instant,
+    /// The Lambda sources' read in flight: it runs beside the polls (CloudWatch Logs answers
+    /// slowly, and a CloudTrail alert should not wait for it); its rows are detected on by
+    /// the first poll after their commit.
+    lambda_read: Option<tokio::task::JoinHandle<LambdaRead>>,
+    /// The Lambda tables' compaction, put off while a read was in flight.
+    lambda_compaction_due: bool,
     _lock: std::fs::File,
 }
 
@@ -220,6 +226,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             break;
         }
     }
+    // The Lambda read in flight commits before the watch stops (a kill would leave it to the
+    // next start, which reads from the last commit).
+    watch.end_lambda_read(true).await;
+    if let Err(e) = watch.write_status() {
+        tracing::warn!(error = %format!("{e:#}"), "status file not written");
+    }
     eprintln!("{}", watch.status_line());
     Ok(if args.once && failed_polls > 0 {
         ExitCode::from(1)
@@ -233,6 +245,12 @@ async fn wait_for(flag: &AtomicBool) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// What one read of the Lambda sources did, per source, and its seconds.
+type LambdaRead = (
+    Vec<anyhow::Result<pipeline::lambda::ingest::LambdaSummary>>,
+    f64,
+);
 
 /// New events of one Lambda source into the lake.
 async fn read_lambda(
@@ -539,6 +557,8 @@ impl Watch {
             pending_from: None,
             prefetched: HashMap::new(),
             last_compaction: Instant::now(),
+            lambda_read: None,
+            lambda_compaction_due: false,
             config,
             _lock: lock,
         })
@@ -592,6 +612,11 @@ impl Watch {
             );
             lap = Instant::now();
         };
+        // Lambda: the read an earlier poll started, if it has ended, and the next one.
+        if let Some(seconds) = self.end_lambda_read(false).await {
+            split.insert("lambda", (seconds * 1000.0).round() / 1000.0);
+        }
+        self.start_lambda_read();
         // CloudTrail.
         for i in 0..self.config.cloudtrail.len() {
             let (n, sent) = self.poll_cloudtrail(i).await?;
@@ -634,17 +659,8 @@ impl Watch {
         }
         mark(&mut split, "history");
         let run_detect = self.pending_from.is_some() || baseline_due;
-        let (lake, s3, logs) = (&self.lake, &self.s3, &self.logs);
-        let lambda_sources = &self.config.lambda;
-        let reading = async move {
-            let mut out = Vec::new();
-            for src in lambda_sources {
-                out.push(read_lambda(lake, s3, logs, src).await);
-            }
-            out
-        };
         let input = Detection {
-            lake,
+            lake: &self.lake,
             sdk: &self.sdk,
             runtime: &self.runtime,
             history: &self.history,
@@ -658,29 +674,13 @@ impl Watch {
             },
             since: self.alerted.since,
         };
-        let detecting = async move {
-            if run_detect {
-                Some(input.run().await)
-            } else {
-                None
-            }
+        let detected = if run_detect {
+            Some(input.run().await)
+        } else {
+            None
         };
-        let (read, detected) = tokio::join!(reading, detecting);
         mark(&mut split, "detect");
-
-        let mut lambda_error = None;
-        let mut new_logs = 0;
-        for r in read {
-            match r {
-                Ok(summary) => {
-                    new_logs += summary.log_events;
-                    self.note_lambda(&summary);
-                }
-                Err(e) => lambda_error = Some(e),
-            }
-        }
-        self.status.events_total += new_events + new_logs;
-        new_events += new_logs;
+        self.status.events_total += new_events;
         if let Some(d) = detected {
             let d = d?;
             for f in &d.failures {
@@ -696,8 +696,8 @@ impl Watch {
         }
         self.deliver().await;
         mark(&mut split, "alert");
-        if let Some(e) = lambda_error {
-            return Err(e);
+        if let Some(seconds) = self.end_lambda_read(false).await {
+            split.insert("lambda", (seconds * 1000.0).round() / 1000.0);
         }
         // Every poll commits small files; merge them before they slow the detectors down.
         let every = self.config.compaction_interval.std();
@@ -705,7 +705,11 @@ impl Watch {
             self.last_compaction = Instant::now();
             self.compact().await?;
             mark(&mut split, "compaction");
+        } else if self.lambda_compaction_due && self.lambda_read.is_none() {
+            self.compact_lambda().await?;
+            mark(&mut split, "compaction");
         }
+        tracing::debug!(target: "trailhound::watch::poll", seconds = started.elapsed().as_secs_f64(), split = ?split, "poll");
         self.status.last_poll_split = split;
         if let Some(sent) = oldest_sent {
             self.status.lag_seconds = (now_micros() - sent * 1000) as f64 / 1e6;
@@ -718,7 +722,6 @@ impl Watch {
     /// Merge the small files and manifests the polls committed.
     async fn compact(&mut self) -> anyhow::Result<()> {
         use pipeline::lake::compact::{CompactOptions, compact_only};
-        use pipeline::lambda::ingest as lambda;
         let opts = CompactOptions::default();
         // Only files the shared views have counted: a merged file is never counted again.
         let counted = |rel: &str| self.history.is_counted(rel);
@@ -731,6 +734,24 @@ impl Watch {
         )
         .await
         .context("compacting cloudtrail")?;
+        let findings = detectors::store::compact(&self.lake, 16)
+            .await
+            .context("compacting the findings")?;
+        self.status.files_compacted_total += (ct.files_merged + findings) as u64;
+        if self.lambda_read.is_some() {
+            self.lambda_compaction_due = true;
+        } else {
+            self.compact_lambda().await?;
+        }
+        Ok(())
+    }
+
+    /// Merge the Lambda tables' small files and manifests (no read of them in flight).
+    async fn compact_lambda(&mut self) -> anyhow::Result<()> {
+        use pipeline::lake::compact::{CompactOptions, compact_only};
+        use pipeline::lambda::ingest as lambda;
+        let opts = CompactOptions::default();
+        let counted = |rel: &str| self.history.is_counted(rel);
         let props = Arc::new(lambda::properties(1));
         let lb = compact_only(
             &self.lake,
@@ -744,11 +765,58 @@ impl Watch {
         )
         .await
         .context("compacting the Lambda tables")?;
-        let findings = detectors::store::compact(&self.lake, 16)
-            .await
-            .context("compacting the findings")?;
-        self.status.files_compacted_total += (ct.files_merged + lb.files_merged + findings) as u64;
+        self.lambda_compaction_due = false;
+        self.status.files_compacted_total += lb.files_merged as u64;
         Ok(())
+    }
+
+    /// Start reading the Lambda sources, unless a read is in flight.
+    fn start_lambda_read(&mut self) {
+        if self.lambda_read.is_some() || self.config.lambda.is_empty() {
+            return;
+        }
+        let (lake, s3, logs) = (self.lake.clone(), self.s3.clone(), self.logs.clone());
+        let sources = self.config.lambda.clone();
+        self.lambda_read = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let mut out = Vec::new();
+            for src in &sources {
+                out.push(read_lambda(&lake, &s3, &logs, src).await);
+            }
+            (out, started.elapsed().as_secs_f64())
+        }));
+    }
+
+    /// Take in the Lambda read in flight if it has ended (or, with `wait`, once it ends):
+    /// its seconds.
+    async fn end_lambda_read(&mut self, wait: bool) -> Option<f64> {
+        let ended = self.lambda_read.as_ref()?.is_finished();
+        if !ended && !wait {
+            return None;
+        }
+        let handle = self.lambda_read.take()?;
+        let (read, seconds) = match handle.await {
+            Ok(read) => read,
+            Err(e) => (
+                vec![Err(anyhow::anyhow!("the Lambda log read stopped: {e}"))],
+                0.0,
+            ),
+        };
+        for r in read {
+            match r {
+                Ok(summary) => {
+                    self.status.events_total += summary.log_events;
+                    self.note_lambda(&summary);
+                }
+                Err(e) => {
+                    self.status.errors_total += 1;
+                    self.status.last_error = Some(format!("{e:#}"));
+                    tracing::error!(error = %format!("{e:#}"), "Lambda log read failed; reading again next poll");
+                    eprintln!("watch: error: {e:#}");
+                }
+            }
+        }
+        Some(seconds)
     }
 
     /// New objects of one CloudTrail source into the lake: (events appended, the oldest

@@ -112,7 +112,7 @@ pub async fn compact_only(
     opts: &CompactOptions,
     only: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Compacted> {
-    let _lock = lake.lock()?;
+    let _lock = lake.lock(manifest_table)?;
     let mut out = Compacted::default();
     let prefix = format!("_manifest/{manifest_table}/");
     let mut manifests: Vec<(String, u64, Manifest)> = Vec::new();

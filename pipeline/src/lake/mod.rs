@@ -339,15 +339,17 @@ impl Lake {
         }
     }
 
-    /// Take the lake's ingest lock (local lakes), held until the guard is dropped. S3 lakes
-    /// have no lock: run one ingest at a time per S3 lake.
-    pub fn lock(&self) -> Result<Option<std::fs::File>> {
+    /// Take the ingest lock of the tables whose commits are recorded under
+    /// `_manifest/<manifest_table>/` (local lakes), held until the guard is dropped: one
+    /// ingest or compaction at a time per table, while the CloudTrail and the Lambda tables
+    /// may be written at once. S3 lakes have no lock: run one ingest at a time per S3 lake.
+    pub fn lock(&self, manifest_table: &str) -> Result<Option<std::fs::File>> {
         let LakeLocation::Local(p) = &self.location else {
             return Ok(None);
         };
         let dir = p.join("_manifest");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating directory", &dir, e))?;
-        let path = dir.join(".lock");
+        let path = dir.join(format!("{manifest_table}.lock"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -277,7 +277,7 @@ pub async fn ingest_lambda_logs(
     progress: &Progress,
 ) -> Result<LambdaSummary> {
     let started = Instant::now();
-    let _lock = lake.lock()?;
+    let _lock = lake.lock(MANIFEST_TABLE)?;
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let commit = commit_id(&run_id, 0);
     let mut summary = LambdaSummary {
