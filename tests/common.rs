@@ -54,6 +54,22 @@ pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
         .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
 }
 
+/// `trailhound ingest lambda-logs SRC… --lake LAKE --json`, which must succeed; its summary.
+pub fn ingest_lambda<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
+    let out = run(bin()
+        .args(["ingest", "lambda-logs"])
+        .args(srcs)
+        .args(["--lake", lake, "--json"]));
+    assert!(
+        out.status.success(),
+        "ingest lambda-logs failed: {}\nstderr: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
+}
+
 /// Rows of a query, as JSON objects.
 pub fn query(lake: &str, sql: &str) -> Vec<Value> {
     let out = run(bin().args(["query", "--lake", lake, sql, "--format", "ndjson"]));

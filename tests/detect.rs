@@ -19,15 +19,7 @@ pub(crate) fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
     assert!(o.status.success(), "simulate: {}", text(&o.stderr));
     let lake = dir.join("lake").display().to_string();
     ingest(&[data.join("AWSLogs")], &lake);
-    let o = run(bin()
-        .args(["ingest", "lambda-logs"])
-        .arg(data.join("lambda-logs"))
-        .args(["--lake", &lake, "--json"]));
-    assert!(
-        o.status.success(),
-        "ingest lambda-logs: {}",
-        text(&o.stderr)
-    );
+    ingest_lambda(&[data.join("lambda-logs")], &lake);
     let labels = serde_json::from_slice(&std::fs::read(data.join("labels.json")).unwrap()).unwrap();
     (lake, labels)
 }

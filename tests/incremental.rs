@@ -58,18 +58,6 @@ fn lines(batches: &[RecordBatch]) -> Vec<String> {
     out
 }
 
-fn ingest_lambda(files: &[PathBuf], lake: &str) {
-    let o = run(bin()
-        .args(["ingest", "lambda-logs"])
-        .args(files)
-        .args(["--lake", lake, "--json"]));
-    assert!(
-        o.status.success(),
-        "ingest lambda-logs: {}",
-        text(&o.stderr)
-    );
-}
-
 /// Finding uids of each detector, run over `ctx` with `scope`.
 async fn uids(
     ctx: &datafusion::prelude::SessionContext,
@@ -205,7 +193,9 @@ async fn merged_views_equal_the_whole_lake_and_windows_suffice() {
         let mut got = BTreeSet::new();
         for d in &all {
             let ctx = history
-                .session(&lake, None, &runtime, Some(since - d.window_micros))
+                .session_by_table(&lake, None, &runtime, &|table| {
+                    Some(since - d.window_of(table))
+                })
                 .await
                 .unwrap();
             got.extend(uids(&ctx, &registry, &[*d], scope).await);

@@ -25,15 +25,6 @@ fn payload(stream: &str, events: &[(i64, String)]) -> Vec<u8> {
     .unwrap()
 }
 
-fn ingest_lambda<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
-    let out = run(bin()
-        .args(["ingest", "lambda-logs"])
-        .args(srcs)
-        .args(["--lake", lake, "--json"]));
-    assert!(out.status.success(), "ingest failed: {}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn invocations_and_logs_from_subscription_payloads() {
     let dir = tempdir();

@@ -115,11 +115,7 @@ fn every_attack_is_labelled_and_in_the_lake() {
     // Through the product: ingest both sources and find every labelled record.
     let lake = dir.path().join("lake").display().to_string();
     ingest(&[out.join("AWSLogs")], &lake);
-    let o = run(bin()
-        .args(["ingest", "lambda-logs"])
-        .arg(out.join("lambda-logs"))
-        .args(["--lake", &lake, "--json"]));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ingest_lambda(&[out.join("lambda-logs")], &lake);
 
     let by_kind: HashMap<&str, &Value> = attacks
         .iter()
@@ -666,11 +662,7 @@ async fn upload_to_the_emulator_and_ingest_from_there() {
     );
 
     let files_lake = dir.path().join("lake-files").display().to_string();
-    let o = run(bin()
-        .args(["ingest", "lambda-logs"])
-        .arg(out.join("lambda-logs"))
-        .args(["--lake", &files_lake, "--json"]));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ingest_lambda(&[out.join("lambda-logs")], &files_lake);
     let o = run(bin().args([
         "ingest",
         "lambda-logs",

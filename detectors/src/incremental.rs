@@ -325,12 +325,23 @@ impl History {
         runtime: &Arc<RuntimeEnv>,
         since: Option<i64>,
     ) -> Result<SessionContext> {
+        self.session_by_table(lake, sdk, runtime, &|_| since).await
+    }
+
+    /// [`History::session`] with each raw table read from its own time (`since(table)`).
+    pub async fn session_by_table(
+        &self,
+        lake: &Lake,
+        sdk: Option<&aws_config::SdkConfig>,
+        runtime: &Arc<RuntimeEnv>,
+        since: &(dyn Fn(&str) -> Option<i64> + Sync),
+    ) -> Result<SessionContext> {
         let ctx = crate::session::open_tables(lake, sdk, Some(runtime.clone())).await?;
-        if let Some(since) = since {
-            let day = chrono::DateTime::from_timestamp_micros(since)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            for (table, _, time) in RAW {
+        for (table, _, time) in RAW {
+            if let Some(since) = since(table) {
+                let day = chrono::DateTime::from_timestamp_micros(since)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
                 let err = || query_err(format!("table {table} from {day}"));
                 let df = ctx.table(*table).await.map_err(err())?;
                 let tz = match df

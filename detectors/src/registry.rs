@@ -22,6 +22,10 @@ static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sql/detectors");
 /// The tables a detector may name in `tables`.
 pub const KNOWN_TABLES: &[&str] = &["cloudtrail", "lambda_invocations", "lambda_logs", "iam"];
 
+/// The raw tables a detector's window applies to (the streaming watch reads them from the
+/// window before the new events).
+pub const WINDOWED_TABLES: &[&str] = &["cloudtrail", "lambda_invocations"];
+
 /// The severities of OCSF, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +79,11 @@ pub struct Meta {
     /// the shared views' history). The streaming watch reads this much before new events.
     #[serde(default = "default_window")]
     pub window: String,
+    /// Per raw table, a window other than `window`: `{ cloudtrail = "0s" }` for a detector that
+    /// looks back only at the Lambda invocations (an invocation may have started 15 minutes
+    /// before the call it covers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub windows: BTreeMap<String, String>,
     /// Evidence of one subject closer than this makes one finding (`1h`).
     #[serde(default = "default_dedup")]
     pub dedup_window: String,
@@ -129,6 +138,18 @@ pub struct Detector {
     pub dedup_micros: i64,
     /// How far before an event the SQL reads other raw events (µs).
     pub window_micros: i64,
+    /// Per raw table, a window other than [`Detector::window_micros`] (µs).
+    pub table_windows: BTreeMap<String, i64>,
+}
+
+impl Detector {
+    /// How far before an event the SQL reads the raw table `table` (µs).
+    pub fn window_of(&self, table: &str) -> i64 {
+        self.table_windows
+            .get(table)
+            .copied()
+            .unwrap_or(self.window_micros)
+    }
 }
 
 /// The detectors, sorted by id, and the views their SQL may read.
@@ -201,10 +222,25 @@ fn parse_meta(path: &str, stem: &str, text: &str) -> Result<Meta> {
             ));
         }
     }
+    for table in meta.windows.keys() {
+        if !WINDOWED_TABLES.contains(&table.as_str()) {
+            return Err(invalid(
+                path,
+                format!(
+                    "line {}: windows names {table:?}; a window applies to {}",
+                    line_of_key("windows"),
+                    WINDOWED_TABLES.join(", ")
+                ),
+            ));
+        }
+    }
     for (key, value) in [
         ("window", &meta.window),
         ("dedup_window", &meta.dedup_window),
-    ] {
+    ]
+    .into_iter()
+    .chain(meta.windows.values().map(|v| ("windows", v)))
+    {
         if pipeline::time::parse_duration(value).is_none() {
             return Err(invalid(
                 path,
@@ -252,6 +288,11 @@ fn build(meta: Meta, sql: String, sql_path: String, toml_path: String) -> Result
     }
     let dedup_micros = pipeline::time::parse_duration(&meta.dedup_window).unwrap_or(3_600_000_000);
     let window_micros = pipeline::time::parse_duration(&meta.window).unwrap_or(0);
+    let table_windows = meta
+        .windows
+        .iter()
+        .map(|(t, w)| (t.clone(), pipeline::time::parse_duration(w).unwrap_or(0)))
+        .collect();
     Ok(Detector {
         meta,
         sql,
@@ -259,6 +300,7 @@ fn build(meta: Meta, sql: String, sql_path: String, toml_path: String) -> Result
         toml_path,
         dedup_micros,
         window_micros,
+        table_windows,
     })
 }
 

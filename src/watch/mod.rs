@@ -23,7 +23,7 @@ use anyhow::Context;
 use detectors::baseline::Model;
 use detectors::finding::Finding;
 use detectors::incremental::History;
-use detectors::registry::Registry;
+use detectors::registry::{Registry, WINDOWED_TABLES};
 use detectors::runner::Scope;
 use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail_objects};
 use pipeline::lake::Lake;
@@ -83,8 +83,10 @@ struct Status {
     polls: u64,
     /// The last poll's seconds, from reading the sources to the alerts handed to the sinks.
     last_poll_seconds: f64,
-    /// Where the last poll's time went (seconds): reading CloudTrail, Lambda logs, detecting
-    /// (detectors and baseline), alerting and delivering.
+    /// Where the last poll's time went (seconds): reading CloudTrail, bringing the shared
+    /// views up to date, detecting (detectors and baseline), alerting and delivering,
+    /// compacting; and `lambda`, the seconds of the Lambda read that ended during the poll
+    /// (it runs beside the polls).
     last_poll_split: BTreeMap<&'static str, f64>,
     /// Seconds from the oldest SQS notification handled in the last poll being sent to its
     /// alerts being out (0 when it handled none).
@@ -317,9 +319,11 @@ impl Detection<'_> {
             // Each detector reads the raw tables from its window before the new rows (or
             // before the scope, when they are older); the shared views hold the history.
             // Detectors of one window share a session.
-            let mut by_window: BTreeMap<i64, Vec<&detectors::registry::Detector>> = BTreeMap::new();
+            let mut by_window: BTreeMap<Vec<i64>, Vec<&detectors::registry::Detector>> =
+                BTreeMap::new();
             for d in selected {
-                by_window.entry(d.window_micros).or_default().push(d);
+                let windows = WINDOWED_TABLES.iter().map(|t| d.window_of(t)).collect();
+                by_window.entry(windows).or_default().push(d);
             }
             // Findings from the new rows on: what came before was judged when it was new,
             // and a detector's rows are judged right only with its whole window before them.
@@ -328,15 +332,17 @@ impl Detection<'_> {
                 until: None,
             };
             let mut sessions = Vec::new();
-            for (window, group) in by_window {
+            for (windows, group) in by_window {
+                let start = from.max(since);
+                let since_of = |table: &str| {
+                    WINDOWED_TABLES
+                        .iter()
+                        .position(|t| *t == table)
+                        .map(|i| start - windows[i])
+                };
                 let ctx = self
                     .history
-                    .session(
-                        self.lake,
-                        Some(self.sdk),
-                        self.runtime,
-                        Some(from.max(since) - window),
-                    )
+                    .session_by_table(self.lake, Some(self.sdk), self.runtime, &since_of)
                     .await?;
                 let sqls: Vec<&str> = group.iter().map(|d| d.sql.as_str()).collect();
                 match detectors::views::materialize(&ctx, &self.registry.views, &sqls).await {

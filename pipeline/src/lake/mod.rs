@@ -420,6 +420,22 @@ mod tests {
     }
 
     #[test]
+    fn one_writer_per_table_and_tables_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap(), None).unwrap();
+        let cloudtrail = lake.lock("cloudtrail").unwrap();
+        assert!(cloudtrail.is_some());
+        // The Lambda tables are another writer's to take…
+        let lambda = lake.lock("lambda").unwrap();
+        assert!(lambda.is_some());
+        // …but a second CloudTrail writer is refused, naming the lock.
+        let err = lake.lock("cloudtrail").unwrap_err().to_string();
+        assert!(err.contains("cloudtrail.lock"), "{err}");
+        drop(cloudtrail);
+        assert!(lake.lock("cloudtrail").unwrap().is_some());
+    }
+
+    #[test]
     fn locations() {
         assert_eq!(
             LakeLocation::parse("s3://b/p/").unwrap(),
