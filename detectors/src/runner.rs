@@ -222,8 +222,37 @@ pub async fn run(
     detected_at: i64,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let physical = plan(ctx, d)
-        .await?
+    let mut df = plan(ctx, d).await?;
+    // The scope as a filter on the result, which the engine pushes down where it can (into
+    // the scan of the events a join reports on, say): rows outside it are dropped anyway.
+    if scope.since.is_some() || scope.until.is_some() {
+        use datafusion::prelude::{ident, lit};
+        use datafusion::scalar::ScalarValue;
+        let tz = match df
+            .schema()
+            .field_with_unqualified_name("event_time")
+            .map(|f| f.data_type().clone())
+        {
+            Ok(DataType::Timestamp(TimeUnit::Microsecond, tz)) => Some(tz),
+            _ => None,
+        };
+        // Only a microsecond timestamp is compared as is (other units are left to the check
+        // below).
+        if let Some(tz) = tz {
+            let at = |t: i64| lit(ScalarValue::TimestampMicrosecond(Some(t), tz.clone()));
+            if let Some(s) = scope.since {
+                df = df
+                    .filter(ident("event_time").gt_eq(at(s)))
+                    .map_err(|e| sql_error(d, "planning", &e))?;
+            }
+            if let Some(u) = scope.until {
+                df = df
+                    .filter(ident("event_time").lt(at(u)))
+                    .map_err(|e| sql_error(d, "planning", &e))?;
+            }
+        }
+    }
+    let physical = df
         .create_physical_plan()
         .await
         .map_err(|e| sql_error(d, "planning", &e))?;
