@@ -549,5 +549,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("T99"), "{e}");
+
+        // A window per raw table: only those tables, only durations.
+        let e = load(&[
+            ("a.sql", SQL),
+            ("a.toml", &toml_of("a", "windows = { iam = \"1h\" }\n")),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("iam") && e.contains("line 6"), "{e}");
+        let e = load(&[
+            ("a.sql", SQL),
+            (
+                "a.toml",
+                &toml_of("a", "windows = { cloudtrail = \"soon\" }\n"),
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("soon") && e.contains("windows"), "{e}");
+    }
+
+    #[test]
+    fn a_window_per_table_overrides_the_window() {
+        let r = load(&[
+            ("a.sql", SQL),
+            (
+                "a.toml",
+                &toml_of("a", "window = \"20m\"\nwindows = { cloudtrail = \"0s\" }\n"),
+            ),
+        ])
+        .unwrap();
+        let d = &r.detectors[0];
+        assert_eq!(d.window_of("cloudtrail"), 0);
+        assert_eq!(d.window_of("lambda_invocations"), 20 * 60_000_000);
     }
 }
