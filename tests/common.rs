@@ -39,31 +39,24 @@ pub fn text(b: &[u8]) -> String {
 
 /// `trailhound ingest cloudtrail SRC… --lake LAKE --json`, which must succeed; its summary.
 pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
-    let out = run(bin()
-        .args(["ingest", "cloudtrail"])
-        .args(srcs)
-        .args(["--lake", lake, "--json"]));
-    assert!(
-        out.status.success(),
-        "ingest failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", text(&out.stdout)))
+    ingest_kind("cloudtrail", srcs, lake)
 }
 
 /// `trailhound ingest lambda-logs SRC… --lake LAKE --json`, which must succeed; its summary.
 pub fn ingest_lambda<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
+    ingest_kind("lambda-logs", srcs, lake)
+}
+
+fn ingest_kind<S: AsRef<std::ffi::OsStr>>(kind: &str, srcs: &[S], lake: &str) -> Value {
     let out = run(bin()
-        .args(["ingest", "lambda-logs"])
+        .args(["ingest", kind])
         .args(srcs)
         .args(["--lake", lake, "--json"]));
     assert!(
         out.status.success(),
-        "ingest lambda-logs failed: {}\nstderr: {}",
+        "ingest {kind} failed: {}\nstdout: {}\nstderr: {}",
         out.status,
+        text(&out.stdout),
         text(&out.stderr)
     );
     serde_json::from_slice(&out.stdout)

@@ -475,3 +475,12 @@ async fn combine(
     let batches = df.collect().await.map_err(err())?;
     Ok((out_schema, batches))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_raw_tables_are_those_a_window_applies_to() {
+        let raw: Vec<&str> = super::RAW.iter().map(|(t, _, _)| *t).collect();
+        assert_eq!(raw, crate::registry::WINDOWED_TABLES);
+    }
+}

@@ -441,6 +441,13 @@ mod tests {
         )
     }
 
+    /// The error of loading detector `a` with this toml beside a good SQL file.
+    fn toml_error(toml: &str) -> String {
+        load(&[("a.sql", SQL), ("a.toml", toml)])
+            .unwrap_err()
+            .to_string()
+    }
+
     fn load(files: &[(&str, &str)]) -> Result<Registry> {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
@@ -493,12 +500,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let e = load(&[
-            ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "colour = \"red\"\n")),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "colour = \"red\"\n"));
         assert!(
             e.contains("a.toml") && e.contains("line 6") && e.contains("colour"),
             "{e}"
@@ -515,58 +517,22 @@ mod tests {
         let e = load(&[("a.sql", SQL)]).unwrap_err().to_string();
         assert!(e.contains("a.sql") && e.contains("a.toml"), "{e}");
 
-        let e = load(&[
-            ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "dedup_window = \"soon\"\n")),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "dedup_window = \"soon\"\n"));
         assert!(e.contains("line 6") && e.contains("soon"), "{e}");
 
-        let e = load(&[
-            ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "").replace("high", "severe")),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "").replace("high", "severe"));
         assert!(e.contains("line 4") && e.contains("severe"), "{e}");
 
-        let e = load(&[
-            ("a.sql", SQL),
-            (
-                "a.toml",
-                &toml_of("a", "").replace("[\"cloudtrail\"]", "[\"vpc_flow\"]"),
-            ),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "").replace("[\"cloudtrail\"]", "[\"vpc_flow\"]"));
         assert!(e.contains("vpc_flow") && e.contains("line 5"), "{e}");
 
-        let e = load(&[
-            ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "mitre = [\"T99\"]\n")),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "mitre = [\"T99\"]\n"));
         assert!(e.contains("T99"), "{e}");
 
         // A window per raw table: only those tables, only durations.
-        let e = load(&[
-            ("a.sql", SQL),
-            ("a.toml", &toml_of("a", "windows = { iam = \"1h\" }\n")),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "windows = { iam = \"1h\" }\n"));
         assert!(e.contains("iam") && e.contains("line 6"), "{e}");
-        let e = load(&[
-            ("a.sql", SQL),
-            (
-                "a.toml",
-                &toml_of("a", "windows = { cloudtrail = \"soon\" }\n"),
-            ),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = toml_error(&toml_of("a", "windows = { cloudtrail = \"soon\" }\n"));
         assert!(e.contains("soon") && e.contains("windows"), "{e}");
     }
 

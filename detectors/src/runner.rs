@@ -30,7 +30,7 @@ impl Scope {
 pub struct Outcome {
     pub detector_id: String,
     pub findings: Vec<Finding>,
-    /// Evidence rows the SQL returned (before the scope).
+    /// Evidence rows the SQL returned within the scope.
     pub rows: usize,
     pub seconds: f64,
 }
@@ -270,11 +270,11 @@ pub async fn run(
         path: d.sql_path.clone(),
         message: format!("reading its result: {e}"),
     })?;
-    let n = rows.len();
     let rows: Vec<Evidence> = rows
         .into_iter()
         .filter(|r| scope.contains(r.time))
         .collect();
+    let n = rows.len();
     let findings = group(d, rows, detected_at);
     Ok(Outcome {
         detector_id: d.meta.id.clone(),

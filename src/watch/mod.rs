@@ -120,6 +120,14 @@ struct Status {
     last_error: Option<String>,
 }
 
+impl Status {
+    /// Count an error and keep it as the last one.
+    fn error(&mut self, message: String) {
+        self.errors_total += 1;
+        self.last_error = Some(message);
+    }
+}
+
 struct Watch {
     config: Config,
     lake: Lake,
@@ -194,8 +202,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         if let Err(e) = watch.poll().await {
             failed_polls += 1;
-            watch.status.errors_total += 1;
-            watch.status.last_error = Some(format!("{e:#}"));
+            watch.status.error(format!("{e:#}"));
             tracing::error!(error = %format!("{e:#}"), "poll failed; trying again next poll");
             eprintln!("watch: error: {e:#}");
         }
@@ -332,14 +339,10 @@ impl Detection<'_> {
                 until: None,
             };
             let mut sessions = Vec::new();
-            for (windows, group) in by_window {
+            for group in by_window.into_values() {
+                // The detectors of a group have the same windows.
                 let start = from.max(since);
-                let since_of = |table: &str| {
-                    WINDOWED_TABLES
-                        .iter()
-                        .position(|t| *t == table)
-                        .map(|i| start - windows[i])
-                };
+                let since_of = |table: &str| Some(start - group[0].window_of(table));
                 let ctx = self
                     .history
                     .session_by_table(self.lake, Some(self.sdk), self.runtime, &since_of)
@@ -690,8 +693,7 @@ impl Watch {
         if let Some(d) = detected {
             let d = d?;
             for f in &d.failures {
-                self.status.errors_total += 1;
-                self.status.last_error = Some(f.clone());
+                self.status.error(f.clone());
                 tracing::error!(error = %f, "detector failed");
             }
             if d.baseline_scored {
@@ -815,8 +817,7 @@ impl Watch {
                     self.note_lambda(&summary);
                 }
                 Err(e) => {
-                    self.status.errors_total += 1;
-                    self.status.last_error = Some(format!("{e:#}"));
+                    self.status.error(format!("{e:#}"));
                     tracing::error!(error = %format!("{e:#}"), "Lambda log read failed; reading again next poll");
                     eprintln!("watch: error: {e:#}");
                 }
@@ -873,8 +874,7 @@ impl Watch {
             self.status.cloudtrail_objects_total += summary.files_read;
             self.status.records_quarantined_total += summary.records_quarantined;
             for e in &summary.errors {
-                self.status.errors_total += 1;
-                self.status.last_error = Some(e.clone());
+                self.status.error(e.clone());
                 tracing::warn!(error = %e, "object not read; its notification stays on the queue");
             }
             done.extend(summary.done);
@@ -944,8 +944,7 @@ impl Watch {
     /// Count what a Lambda read did in the status.
     fn note_lambda(&mut self, summary: &pipeline::lambda::ingest::LambdaSummary) {
         for e in &summary.errors {
-            self.status.errors_total += 1;
-            self.status.last_error = Some(e.clone());
+            self.status.error(e.clone());
             tracing::warn!(error = %e, "log group read failed; read again next poll");
         }
         self.status.log_events_total += summary.log_events;
