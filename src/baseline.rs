@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use detectors::baseline::{self, Granularity, Method, Model, Params, Scored};
 
-use crate::UsageError;
+use crate::cli::UsageError;
 use crate::cli::{BaselineCommand, BaselinePlotArgs, BaselineScoreArgs, BaselineTrainArgs};
 
 pub async fn run(cmd: BaselineCommand) -> anyhow::Result<ExitCode> {
@@ -51,8 +51,8 @@ fn list(names: impl IntoIterator<Item = String>, n: usize) -> String {
 }
 
 async fn train(args: BaselineTrainArgs) -> anyhow::Result<ExitCode> {
-    let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
-    let (_, ctx) = crate::detect::open_lake(&args.lake, &detectors::views::embedded()).await?;
+    let (since, until) = args.time.micros()?;
+    let (_, ctx) = crate::lake::open_lake(&args.lake.uri, &detectors::views::embedded()).await?;
     let started = std::time::Instant::now();
     let (model, summary) = baseline::train(&ctx, since, until, &Params::default(), now())
         .await
@@ -115,15 +115,20 @@ pub async fn score_lake(
 }
 
 async fn score(args: BaselineScoreArgs) -> anyhow::Result<ExitCode> {
-    let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
+    let (since, until) = args.time.micros()?;
     let method = method(args.method.as_deref())?;
     let mut model = read_model(&args.model)?;
-    let format = crate::detect::findings_format(args.format, args.out.as_deref())?;
+    let format = crate::output::findings_format(args.output.format, args.output.out.as_deref())?;
     let started = std::time::Instant::now();
-    let (lake, ctx) = crate::detect::open_lake(&args.lake, &detectors::views::embedded()).await?;
+    let (lake, ctx) = crate::lake::open_lake(&args.lake.uri, &detectors::views::embedded()).await?;
     let scored = score_lake(&ctx, &mut model, since, until, method).await?;
-    let written = crate::detect::store_new(&lake, &ctx, &scored.findings, args.no_write).await?;
-    crate::detect::emit_findings(args.out.as_deref(), &scored.findings, format)?;
+    let stored = if args.output.no_write {
+        0
+    } else {
+        detectors::store::store_new(&lake, &ctx, &scored.findings).await?
+    };
+    let written = crate::output::stored_text(&lake, stored, args.output.no_write);
+    crate::output::emit_findings(args.output.out.as_deref(), &scored.findings, format)?;
     eprintln!(
         "{} findings ({}) from {} buckets of {} functions in {:.1} s",
         scored.findings.len(),
@@ -189,7 +194,7 @@ pub async fn write_plot(
 }
 
 async fn plot(args: BaselinePlotArgs) -> anyhow::Result<ExitCode> {
-    let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
+    let (since, until) = args.time.micros()?;
     let model = read_model(&args.model)?;
     let ts = |s: &str| pipeline::time::parse_timestamp_micros(s).unwrap_or(0);
     let since = since.unwrap_or_else(|| ts(&model.since));
@@ -197,7 +202,7 @@ async fn plot(args: BaselinePlotArgs) -> anyhow::Result<ExitCode> {
     if since >= until {
         return Err(UsageError("--since must be before --until".into()).into());
     }
-    let (_, ctx) = crate::detect::open_lake(&args.lake, &detectors::views::embedded()).await?;
+    let (_, ctx) = crate::lake::open_lake(&args.lake.uri, &detectors::views::embedded()).await?;
     let flagged = write_plot(&ctx, &model, &args.function, since, until, &args.out).await?;
     eprintln!(
         "{}: {} flagged buckets drawn in {}",

@@ -2,6 +2,82 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Arguments that parse but do not make sense together (exit code 2, like clap's own).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `--lake`, which most commands take.
+#[derive(Debug, Args)]
+pub struct LakeArg {
+    /// The lake: a directory or s3://bucket/prefix (ingest creates a missing directory).
+    #[arg(long = "lake", value_name = "LAKE")]
+    pub uri: String,
+}
+
+/// `--since` and `--until`: the time range a command reads or reports (each command's help
+/// says what it does without them).
+#[derive(Debug, Args)]
+pub struct TimeRange {
+    /// From this time: RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20, midnight UTC) or
+    /// an age before now (90d, 12h, 30m).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Before this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+}
+
+impl TimeRange {
+    /// Both ends as microseconds since the epoch; a spec that is not a time is a usage error
+    /// naming its flag.
+    pub fn micros(&self) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let time = |flag: &str, spec: Option<&str>| -> anyhow::Result<Option<i64>> {
+            spec.map(|s| pipeline::time::parse_time_spec(s, now))
+                .transpose()
+                .map_err(|e| UsageError(format!("{flag}: {e}")).into())
+        };
+        Ok((
+            time("--since", self.since.as_deref())?,
+            time("--until", self.until.as_deref())?,
+        ))
+    }
+}
+
+/// Where findings go: `--format`, `--out`, `--no-write`.
+#[derive(Debug, Args)]
+pub struct FindingsOut {
+    /// Output format (default: table on a terminal, ndjson otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the findings to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// Do not add the new findings to LAKE/findings/.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+/// `--sql-dir`: more detectors, or replacements of built-in ones.
+#[derive(Debug, Args)]
+pub struct SqlDir {
+    /// More detectors, or replacements of built-in ones (same id): a directory of <id>.sql and
+    /// <id>.toml files, or one laid out like sql/ (with a detectors/ folder).
+    #[arg(long = "sql-dir", value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
 /// trailhound: CloudTrail and Lambda logs into a Parquet lake; what each function role does.
 #[derive(Debug, Parser)]
 #[command(name = "trailhound", version, about, propagate_version = true)]
@@ -27,7 +103,9 @@ pub enum Command {
     /// Simulate a small account with every attack, ingest it, and show what trailhound finds.
     Demo(DemoArgs),
     /// Run the detectors over the lake: findings (OCSF Detection Findings) are printed and
-    /// written to LAKE/findings/.
+    /// written to LAKE/findings/. --since/--until report the findings whose evidence falls in
+    /// that range; detectors still compare with the history before it (default: the whole
+    /// lake).
     Detect(DetectArgs),
     /// The detectors: list them, check their files and SQL, run their golden tests.
     #[command(subcommand)]
@@ -62,32 +140,29 @@ pub struct WatchArgs {
 #[derive(Debug, Subcommand)]
 pub enum BaselineCommand {
     /// Learn every function's normal behaviour (per 5 minutes and per hour, by hour of day and
-    /// weekday/weekend) from the lake's history and write the model file.
+    /// weekday/weekend) from the lake's history and write the model file. --since/--until bound
+    /// the history learnt from (default: all of the lake, up to its last event).
     Train(BaselineTrainArgs),
     /// Score the lake's activity against a model: findings where a function departs from its
-    /// normal, saying which features deviated, by how much, against what range.
+    /// normal, saying which features deviated, by how much, against what range. --since/--until
+    /// bound the activity scored (default: all of the lake).
     Score(BaselineScoreArgs),
-    /// Draw one function's features with its learnt normal band and its flagged buckets (SVG).
+    /// Draw one function's features with its learnt normal band and its flagged buckets (SVG),
+    /// over --since/--until (default: the model's training window).
     Plot(BaselinePlotArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BaselineTrainArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// Where to write the model (JSON, format trailhound.baseline/1).
     #[arg(long, value_name = "FILE")]
     pub model: std::path::PathBuf,
 
-    /// Learn from activity since: RFC 3339, a date or an age (30d). Default: all of the lake.
-    #[arg(long, value_name = "T")]
-    pub since: Option<String>,
-
-    /// … and before. Default: the lake's last event.
-    #[arg(long, value_name = "T")]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub time: TimeRange,
 
     /// Print one JSON summary object.
     #[arg(long)]
@@ -96,33 +171,18 @@ pub struct BaselineTrainArgs {
 
 #[derive(Debug, Args)]
 pub struct BaselineScoreArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// The model file `baseline train` wrote.
     #[arg(long, value_name = "FILE")]
     pub model: std::path::PathBuf,
 
-    /// Score activity since: RFC 3339, a date or an age (1h). Default: all of the lake.
-    #[arg(long, value_name = "T")]
-    pub since: Option<String>,
+    #[command(flatten)]
+    pub time: TimeRange,
 
-    /// … and before. Default: the end of the lake.
-    #[arg(long, value_name = "T")]
-    pub until: Option<String>,
-
-    /// Output format (default: table on a terminal, ndjson otherwise).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-
-    /// Write findings to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<std::path::PathBuf>,
-
-    /// Do not add new findings to LAKE/findings/.
-    #[arg(long)]
-    pub no_write: bool,
+    #[command(flatten)]
+    pub output: FindingsOut,
 
     /// How buckets are judged (for measuring the alternatives): combined, features, mixture.
     #[arg(long, value_name = "METHOD", hide = true)]
@@ -131,9 +191,8 @@ pub struct BaselineScoreArgs {
 
 #[derive(Debug, Args)]
 pub struct BaselinePlotArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// The model file `baseline train` wrote.
     #[arg(long, value_name = "FILE")]
@@ -147,20 +206,14 @@ pub struct BaselinePlotArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub out: std::path::PathBuf,
 
-    /// From: RFC 3339, a date or an age. Default: the model's training window.
-    #[arg(long, value_name = "T")]
-    pub since: Option<String>,
-
-    /// Until. Default: the model's training window's end.
-    #[arg(long, value_name = "T")]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub time: TimeRange,
 }
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// How far back usage counts (90d, 12h, …), up to --until.
     #[arg(long, value_name = "AGE", default_value = "90d")]
@@ -195,39 +248,21 @@ pub struct DriftArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// Run only this detector (repeatable; default: all).
     #[arg(long, value_name = "ID")]
     pub detector: Vec<String>,
 
-    /// Report findings from this time (RFC 3339, date, or age such as 7d). Detectors still
-    /// compare with the history before it. Default: the whole lake.
-    #[arg(long, value_name = "T")]
-    pub since: Option<String>,
+    #[command(flatten)]
+    pub time: TimeRange,
 
-    /// Report findings before this time (same forms as --since).
-    #[arg(long, value_name = "T")]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub output: FindingsOut,
 
-    /// Output format (default: table on a terminal, ndjson otherwise).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-
-    /// Write the findings to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<std::path::PathBuf>,
-
-    /// More detectors, or replacements of built-in ones (same id): a directory of <id>.sql and
-    /// <id>.toml files, or one laid out like sql/ (with a detectors/ folder).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
-
-    /// Do not write the findings to LAKE/findings/.
-    #[arg(long)]
-    pub no_write: bool,
+    #[command(flatten)]
+    pub sql_dir: SqlDir,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,9 +277,8 @@ pub enum DetectorsCommand {
 
 #[derive(Debug, Args)]
 pub struct DetectorsListArgs {
-    /// Extra or replacement detectors (see `detect --sql-dir`).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sql_dir: SqlDir,
 
     /// Print the detectors' metadata as JSON.
     #[arg(long)]
@@ -253,9 +287,8 @@ pub struct DetectorsListArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectorsValidateArgs {
-    /// Extra or replacement detectors (see `detect --sql-dir`).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sql_dir: SqlDir,
 
     /// Plan against this lake (default: an empty lake, which has the same schema).
     #[arg(long, value_name = "LAKE")]
@@ -264,9 +297,8 @@ pub struct DetectorsValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectorsTestArgs {
-    /// Extra or replacement detectors (see `detect --sql-dir`).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sql_dir: SqlDir,
 
     /// Test only this detector (repeatable; default: all).
     #[arg(long, value_name = "ID")]
@@ -301,9 +333,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "METHOD", hide = true)]
     pub method: Option<String>,
 
-    /// Extra or replacement detectors (see `detect --sql-dir`).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sql_dir: SqlDir,
 }
 
 #[derive(Debug, Args)]
@@ -377,7 +408,9 @@ pub enum IngestCommand {
     /// Lambda function logs into lambda_invocations and lambda_logs: CloudWatch Logs groups
     /// (cwl://<log-group>), and subscription payloads (plain or gzip), `aws logs
     /// filter-log-events` output and raw log lines from files, directories and
-    /// s3://bucket/prefix.
+    /// s3://bucket/prefix. --since/--until bound what is read from CloudWatch Logs (default: a
+    /// group's first run reads all it keeps, later runs continue where the last ended, up to
+    /// now); files are always read whole.
     LambdaLogs(IngestLambdaArgs),
     /// IAM authorization details into the iam table (one snapshot per account and day):
     /// `aws iam get-account-authorization-details` output (a file, plain or gzip, an s3://
@@ -391,9 +424,8 @@ pub struct IngestIamArgs {
     #[arg(value_name = "SRC")]
     pub source: String,
 
-    /// The lake: a directory (created if missing) or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// The day the snapshot describes (YYYY-MM-DD). Default: today (UTC). A second snapshot
     /// of the same account and day replaces the first.
@@ -417,19 +449,11 @@ pub struct IngestLambdaArgs {
     #[arg(long, value_name = "PREFIX", default_value = "/aws/lambda/")]
     pub log_group_prefix: String,
 
-    /// Read CloudWatch Logs from this time: RFC 3339, a date (2026-11-20) or an age (90d,
-    /// 12h, 30m). Default: a group's first run reads all it keeps, later runs continue where
-    /// the last ended. (Files are always read whole.)
-    #[arg(long, value_name = "T")]
-    pub since: Option<String>,
+    #[command(flatten)]
+    pub time: TimeRange,
 
-    /// Read CloudWatch Logs up to this time (same forms as --since). Default: now.
-    #[arg(long, value_name = "T")]
-    pub until: Option<String>,
-
-    /// The lake: a directory (created if missing) or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// Print one JSON summary object on stdout.
     #[arg(long)]
@@ -451,9 +475,8 @@ pub struct IngestCloudTrailArgs {
     #[arg(required = true, value_name = "SRC")]
     pub sources: Vec<String>,
 
-    /// The lake: a directory (created if missing) or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// Print one JSON summary object on stdout.
     #[arg(long)]
@@ -480,9 +503,8 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The lake: a directory or s3://bucket/prefix.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
 
     /// The SQL statement.
     #[arg(value_name = "SQL")]

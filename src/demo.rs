@@ -18,7 +18,7 @@ use detectors::finding::Finding;
 use detectors::registry::Registry;
 use detectors::runner::Scope;
 
-use crate::UsageError;
+use crate::cli::UsageError;
 use crate::cli::{DemoArgs, SimulateArgs};
 use crate::simulate::{self, attacks};
 
@@ -224,12 +224,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::load(None)?;
     println!("4. running {} detectors over it", registry.detectors.len());
     let selected: Vec<_> = registry.detectors.iter().collect();
-    let (outcomes, failures) =
-        crate::detect::run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
-    if let Some(f) = failures.first() {
+    // Every detector's new findings go into the lake's findings table.
+    let ran = crate::detect::run_detectors(
+        &ctx,
+        &registry.views,
+        &selected,
+        Scope::default(),
+        Some(&lake),
+    )
+    .await?;
+    if let Some(f) = ran.failures.first() {
         anyhow::bail!("a detector failed: {f}");
     }
-    let mut findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
+    let mut findings: Vec<Finding> = ran.findings;
     let from_rules = findings.len();
     println!("   {from_rules} findings from the detectors");
 
@@ -278,9 +285,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     }
+    detectors::store::store_new(&lake, &ctx, &scored.findings).await?;
     findings.extend(scored.findings);
-    let refs: Vec<&Finding> = findings.iter().collect();
-    detectors::store::write(&lake, &refs, &uuid::Uuid::now_v7().to_string()).await?;
     let score = detectors::eval::score(
         &detectors::eval::Labels::read(&data.join("labels.json"))?,
         &findings,

@@ -1,38 +1,22 @@
 //! `trailhound detect`, `trailhound detectors list|validate|test` and `trailhound eval`.
 
-use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::prelude::SessionContext;
 use detectors::finding::Finding;
 use detectors::registry::{Detector, Registry};
-use detectors::runner::{Outcome, Scope};
+use detectors::run::{Over, Ran, RunSet, run_set};
+use detectors::runner::Scope;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::lake::Lake;
 
-use crate::UsageError;
-use crate::cli::{DetectArgs, DetectorsCommand, EvalArgs, Format};
+use crate::cli::UsageError;
+use crate::cli::{DetectArgs, DetectorsCommand, EvalArgs, TimeRange};
+use crate::lake::open_lake;
+use crate::output::{emit_findings, findings_format, stored_text};
 
-/// Open a lake that exists (local or S3) and a session over it with `views`.
-pub async fn open_lake(
-    uri: &str,
-    views: &[detectors::views::View],
-) -> anyhow::Result<(Lake, SessionContext)> {
-    if !uri.starts_with("s3://") && !Path::new(uri).is_dir() {
-        return Err(UsageError(format!(
-            "lake {uri} is not a directory (ingest into it first)"
-        ))
-        .into());
-    }
-    crate::query::open_session(uri, views).await
-}
-
-fn parse_scope(since: Option<&str>, until: Option<&str>) -> anyhow::Result<Scope> {
-    let (since, until) = crate::time_args(since, until)?;
+fn parse_scope(time: &TimeRange) -> anyhow::Result<Scope> {
+    let (since, until) = time.micros()?;
     let scope = Scope { since, until };
     if let (Some(s), Some(u)) = (scope.since, scope.until)
         && s >= u
@@ -53,78 +37,53 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Run `detectors` over the session, one at a time (with a progress bar on a terminal); a
-/// detector that fails is reported and the others run.
+/// Run `detectors` over the session one at a time, with a progress bar on a terminal; new
+/// findings go into `store`'s findings table.
 pub async fn run_detectors(
     ctx: &SessionContext,
     views: &[detectors::views::View],
     detectors: &[&Detector],
     scope: Scope,
-) -> (Vec<Outcome>, Vec<String>) {
+    store: Option<&Lake>,
+) -> anyhow::Result<Ran> {
     let progress = bar(detectors.len(), "detectors");
-    let detected_at = chrono::Utc::now().timestamp_micros();
-    let mut outcomes = Vec::new();
-    let mut failures = Vec::new();
-    let started = std::time::Instant::now();
     progress.set_message("the views detectors share");
-    let sqls: Vec<&str> = detectors.iter().map(|d| d.sql.as_str()).collect();
-    match detectors::views::materialize(ctx, views, &sqls).await {
-        Ok(computed) => {
-            for (view, rows, seconds) in computed {
-                tracing::info!(%view, rows, seconds, "shared view computed");
-            }
-        }
-        Err(e) => {
-            progress.finish_and_clear();
-            return (outcomes, vec![e.to_string()]);
-        }
-    }
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "shared views computed"
-    );
-    // Detectors in the given order, one at a time (their results kept in order).
-    use futures::StreamExt;
-    let mut runs = futures::stream::iter(detectors.iter().enumerate())
-        .map(|(i, d)| async move { (i, detectors::runner::run(ctx, d, scope, detected_at).await) })
-        .buffer_unordered(1);
-    let mut done = Vec::with_capacity(detectors.len());
-    while let Some((i, result)) = runs.next().await {
-        progress.set_message(detectors[i].meta.id.clone());
+    let on_done = |o: &detectors::runner::Outcome| {
+        progress.set_message(o.detector_id.clone());
         progress.inc(1);
-        done.push((i, result));
-    }
-    done.sort_by_key(|(i, _)| *i);
-    for (_, result) in done {
-        match result {
-            Ok(o) => {
-                tracing::info!(detector = %o.detector_id, findings = o.findings.len(), rows = o.rows, seconds = o.seconds, "detector ran");
-                outcomes.push(o);
-            }
-            Err(e) => failures.push(e.to_string()),
-        }
-    }
+    };
+    let ran = run_set(RunSet {
+        detectors,
+        views,
+        over: Over::Session(ctx),
+        scope,
+        at_once: 1,
+        store,
+        on_done: Some(&on_done),
+    })
+    .await;
     progress.finish_and_clear();
-    (outcomes, failures)
+    Ok(ran?)
 }
 
 pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let scope = parse_scope(args.since.as_deref(), args.until.as_deref())?;
-    let registry = Registry::load(args.sql_dir.as_deref())?;
+    let scope = parse_scope(&args.time)?;
+    let registry = Registry::load(args.sql_dir.dir.as_deref())?;
     let selected = registry
         .select(&args.detector)
         .map_err(|e| UsageError(e.to_string()))?;
-    let format = findings_format(args.format, args.out.as_deref())?;
+    let format = findings_format(args.output.format, args.output.out.as_deref())?;
     let started = std::time::Instant::now();
-    let (lake, ctx) = open_lake(&args.lake, &registry.views).await?;
-    let (outcomes, failures) = run_detectors(&ctx, &registry.views, &selected, scope).await;
-    let mut findings: Vec<Finding> = outcomes.iter().flat_map(|o| o.findings.clone()).collect();
-    findings.sort_by(|a, b| {
-        (a.first_seen, &a.detector_id, &a.subject).cmp(&(b.first_seen, &b.detector_id, &b.subject))
-    });
-
-    let written = store_new(&lake, &ctx, &findings, args.no_write).await?;
-    emit_findings(args.out.as_deref(), &findings, format)?;
+    let (lake, ctx) = open_lake(&args.lake.uri, &registry.views).await?;
+    let store = (!args.output.no_write).then_some(&lake);
+    let Ran {
+        outcomes,
+        findings,
+        failures,
+        stored,
+    } = run_detectors(&ctx, &registry.views, &selected, scope, store).await?;
+    let written = stored_text(&lake, stored, args.output.no_write);
+    emit_findings(args.output.out.as_deref(), &findings, format)?;
     eprintln!(
         "{} findings ({written}) from {} detectors in {:.1} s{}",
         findings.len(),
@@ -153,130 +112,10 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `--format`, or its default: a table on a terminal, NDJSON on a pipe or into `--out`.
-pub fn findings_format(format: Option<Format>, out: Option<&Path>) -> anyhow::Result<Format> {
-    let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Ndjson
-    });
-    if format == Format::Parquet && out.is_none() {
-        return Err(UsageError("--format parquet needs --out FILE".into()).into());
-    }
-    Ok(format)
-}
-
-/// Add the findings the lake does not hold yet to `LAKE/findings/` (unless `no_write`); what
-/// was done, for the closing line.
-pub async fn store_new(
-    lake: &Lake,
-    ctx: &SessionContext,
-    findings: &[Finding],
-    no_write: bool,
-) -> anyhow::Result<String> {
-    if no_write {
-        return Ok("not written".to_string());
-    }
-    let known = detectors::store::existing_uids(ctx).await?;
-    let fresh: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| !known.contains(&f.uid))
-        .collect();
-    if !fresh.is_empty() {
-        detectors::store::write(lake, &fresh, &uuid::Uuid::now_v7().to_string()).await?;
-    }
-    Ok(format!("{} new in {}/findings", fresh.len(), lake.uri()))
-}
-
-/// Findings in `format` into `out`, or onto stdout.
-pub fn emit_findings(
-    out: Option<&Path>,
-    findings: &[Finding],
-    format: Format,
-) -> anyhow::Result<()> {
-    match out {
-        Some(path) => {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            write_findings(&mut file, findings, format)
-        }
-        None => write_findings(&mut std::io::stdout().lock(), findings, format),
-    }
-}
-
-fn table_batch(findings: &[Finding]) -> anyhow::Result<RecordBatch> {
-    let col = |f: &dyn Fn(&Finding) -> String| -> ArrayRef {
-        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<StringArray>())
-    };
-    Ok(RecordBatch::try_from_iter(vec![
-        ("severity", col(&|f| f.severity.caption().to_string())),
-        ("detector", col(&|f| f.detector_id.clone())),
-        (
-            "first seen (UTC)",
-            col(&|f| {
-                pipeline::time::rfc3339_millis(f.first_seen / 1000)
-                    .map(|s| s[..19].replace('T', " "))
-                    .unwrap_or_default()
-            }),
-        ),
-        ("who", col(&|f| f.who())),
-        ("what", col(&|f| truncate(&f.what(), 110))),
-    ])?)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
-/// Findings in `format`: OCSF objects for json/ndjson, the findings table's columns for csv
-/// and parquet, a short table for people.
-pub fn write_findings(
-    out: &mut dyn Write,
-    findings: &[Finding],
-    format: Format,
-) -> anyhow::Result<()> {
-    match format {
-        Format::Table => {
-            if findings.is_empty() {
-                writeln!(out, "no findings")?;
-            } else {
-                crate::output::write_batches(out, &[table_batch(findings)?], Format::Table)?;
-            }
-        }
-        Format::Json => {
-            let all: Vec<_> = findings.iter().map(Finding::to_ocsf).collect();
-            serde_json::to_writer_pretty(&mut *out, &all)?;
-            writeln!(out)?;
-        }
-        Format::Ndjson => {
-            for f in findings {
-                serde_json::to_writer(&mut *out, &f.to_ocsf())?;
-                writeln!(out)?;
-            }
-        }
-        Format::Csv => {
-            let mut batch = detectors::finding::to_batch(findings)?;
-            // The whole OCSF object does not belong in a spreadsheet cell.
-            batch.remove_column(batch.num_columns() - 1);
-            crate::output::write_batches(out, &[batch], Format::Csv)?;
-        }
-        Format::Parquet => {
-            let batch = detectors::finding::to_batch(findings)?;
-            crate::output::write_batches(out, &[batch], Format::Parquet)?;
-        }
-    }
-    out.flush()?;
-    Ok(())
-}
-
 pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DetectorsCommand::List(a) => {
-            let registry = Registry::load(a.sql_dir.as_deref())?;
+            let registry = Registry::load(a.sql_dir.dir.as_deref())?;
             if a.json {
                 let all: Vec<_> = registry
                     .detectors
@@ -312,7 +151,7 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         DetectorsCommand::Validate(a) => {
-            let registry = Registry::load(a.sql_dir.as_deref())?;
+            let registry = Registry::load(a.sql_dir.dir.as_deref())?;
             // Plan against the lake's schema: the given lake, or an empty one.
             let tmp = tempfile::tempdir()?;
             let lake_uri = a
@@ -338,7 +177,7 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
             })
         }
         DetectorsCommand::Test(a) => {
-            let registry = Registry::load(a.sql_dir.as_deref())?;
+            let registry = Registry::load(a.sql_dir.dir.as_deref())?;
             let selected = registry
                 .select(&a.detector)
                 .map_err(|e| UsageError(e.to_string()))?;
@@ -390,22 +229,21 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::baseline::read_model)
         .transpose()?;
-    let registry = Registry::load(args.sql_dir.as_deref())?;
+    let registry = Registry::load(args.sql_dir.dir.as_deref())?;
     let selected = registry
         .select(&[])
         .map_err(|e| UsageError(e.to_string()))?;
     let (_, ctx) = open_lake(&args.lake, &registry.views).await?;
     let mut findings: Vec<Finding> = Vec::new();
     if !args.baseline_only {
-        let (outcomes, failures) =
-            run_detectors(&ctx, &registry.views, &selected, Scope::default()).await;
-        if !failures.is_empty() {
-            for f in &failures {
+        let ran = run_detectors(&ctx, &registry.views, &selected, Scope::default(), None).await?;
+        if !ran.failures.is_empty() {
+            for f in &ran.failures {
                 eprintln!("error: {f}");
             }
-            anyhow::bail!("{} detectors failed", failures.len());
+            anyhow::bail!("{} detectors failed", ran.failures.len());
         }
-        findings.extend(outcomes.into_iter().flat_map(|o| o.findings));
+        findings.extend(ran.findings);
     }
     let mut learning = 0;
     if let Some(model) = model.as_mut() {

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use detectors::iam::drift::{self, Options, Report, RoleReport};
 
-use crate::UsageError;
 use crate::cli::DriftArgs;
+use crate::cli::UsageError;
 
 pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let window = pipeline::time::parse_duration(&args.window).ok_or_else(|| {
@@ -43,7 +43,7 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let (_lake, ctx) =
-        crate::query::open_session(&args.lake, &detectors::views::embedded()).await?;
+        crate::lake::open_session(&args.lake.uri, &detectors::views::embedded()).await?;
     let now = chrono::Utc::now().timestamp_micros();
     let until = match &args.until {
         Some(t) => pipeline::time::parse_time_spec(t, now)

@@ -10,12 +10,12 @@ use pipeline::lake::Lake;
 use pipeline::lambda::cwl::{group_of, logs_client};
 use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
 
-use crate::UsageError;
+use crate::cli::UsageError;
 use crate::cli::{IngestCloudTrailArgs, IngestIamArgs, IngestLambdaArgs};
 use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
-    let (lake, s3) = open_lake(&args.lake, &args.sources).await?;
+    let (lake, s3) = open_lake(&args.lake.uri, &args.sources).await?;
     let mut opts = IngestOptions {
         zstd_level: args.zstd_level,
         ..IngestOptions::default()
@@ -50,7 +50,7 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
-    let (since, until) = crate::time_args(args.since.as_deref(), args.until.as_deref())?;
+    let (since, until) = args.time.micros()?;
     let ms = |us: Option<i64>| us.map(|us| us.div_euclid(1000));
     let (since_ms, until_ms) = (ms(since), ms(until));
     if let (Some(s), Some(u)) = (since_ms, until_ms)
@@ -66,7 +66,7 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let (lake, s3) = open_lake(&args.lake, &args.sources).await?;
+    let (lake, s3) = open_lake(&args.lake.uri, &args.sources).await?;
     let logs = if reads_cwl {
         Some(logs_client(&pipeline::aws::sdk_config().await))
     } else {
@@ -152,7 +152,7 @@ pub async fn iam(args: IngestIamArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| UsageError(format!("--date {d:?}: {e} (expected YYYY-MM-DD)")))?,
         None => chrono::Utc::now().date_naive(),
     };
-    let needs_sdk = args.lake.starts_with("s3://")
+    let needs_sdk = args.lake.uri.starts_with("s3://")
         || args.source.starts_with("s3://")
         || args.source.starts_with("iam://");
     let sdk = if needs_sdk {
@@ -161,7 +161,8 @@ pub async fn iam(args: IngestIamArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let s3 = sdk.as_ref().map(pipeline::aws::s3_client);
-    let lake = Lake::open(&args.lake, s3).with_context(|| format!("opening lake {}", args.lake))?;
+    let lake = Lake::open(&args.lake.uri, s3)
+        .with_context(|| format!("opening lake {}", args.lake.uri))?;
     let s = pipeline::iam::ingest(
         &args.source,
         &lake,

@@ -8,6 +8,7 @@ mod demo;
 mod detect;
 mod drift;
 mod ingest;
+mod lake;
 mod output;
 mod progress;
 mod query;
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) if e.is::<UsageError>() => {
+        Err(e) if e.is::<cli::UsageError>() => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
@@ -48,33 +49,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Arguments that parse but do not make sense together (exit code 2, like clap's own).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// `--since` and `--until` as microseconds since the epoch (RFC 3339, a date, or an age before
-/// now); a spec that is none of these is a usage error naming its flag.
-pub fn time_args(
-    since: Option<&str>,
-    until: Option<&str>,
-) -> anyhow::Result<(Option<i64>, Option<i64>)> {
-    let now = chrono::Utc::now().timestamp_micros();
-    let time = |flag: &str, spec: Option<&str>| -> anyhow::Result<Option<i64>> {
-        spec.map(|s| pipeline::time::parse_time_spec(s, now))
-            .transpose()
-            .map_err(|e| UsageError(format!("{flag}: {e}")).into())
-    };
-    Ok((time("--since", since)?, time("--until", until)?))
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {

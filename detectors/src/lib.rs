@@ -1,6 +1,7 @@
 //! trailhound's analysis side: a DataFusion session over the lake ([`session`]) with
 //! trailhound's SQL functions ([`udf`]) and views ([`views`]), the detector registry
-//! ([`registry`]), its runner ([`runner`]) and golden tests ([`golden`]), findings
+//! ([`registry`]), its runner ([`runner`]: one detector; [`run`]: a set of them, the way every
+//! command and the watch run them) and golden tests ([`golden`]), findings
 //! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]), the
 //! behaviour baseline ([`baseline`]) and the IAM policy model ([`iam`]).
 
@@ -12,6 +13,7 @@ pub mod golden;
 pub mod iam;
 pub mod incremental;
 pub mod registry;
+pub mod run;
 pub mod runner;
 pub mod session;
 pub mod store;

@@ -222,7 +222,18 @@ pub async fn run(
     detected_at: i64,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let mut df = plan(ctx, d).await?;
+    let df = plan(ctx, d).await?;
+    // Only the columns evidence is made of: a detector may select every column of the events
+    // (`e.*` from `cloudtrail_evidence`), and the engine then reads just these from the files.
+    let keep: Vec<&str> = ["subject", "event_time"]
+        .iter()
+        .chain(OPTIONAL_COLUMNS)
+        .copied()
+        .filter(|c| df.schema().field_with_unqualified_name(c).is_ok())
+        .collect();
+    let mut df = df
+        .select_columns(&keep)
+        .map_err(|e| sql_error(d, "planning", &e))?;
     // The scope as a filter on the result, which the engine pushes down where it can (into
     // the scan of the events a join reports on, say): rows outside it are dropped anyway.
     if scope.since.is_some() || scope.until.is_some() {

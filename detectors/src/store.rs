@@ -25,6 +25,20 @@ pub async fn existing_uids(ctx: &SessionContext) -> Result<HashSet<String>> {
     Ok(out)
 }
 
+/// Add the findings the lake does not hold yet (by uid, a finding once) to its `findings`
+/// table, in one file per day named by a new run id. Returns how many were added.
+pub async fn store_new(lake: &Lake, ctx: &SessionContext, findings: &[Finding]) -> Result<usize> {
+    let known = existing_uids(ctx).await?;
+    let fresh: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !known.contains(&f.uid))
+        .collect();
+    if !fresh.is_empty() {
+        write(lake, &fresh, &uuid::Uuid::now_v7().to_string()).await?;
+    }
+    Ok(fresh.len())
+}
+
 /// Write `findings` (those not yet in the lake: see [`existing_uids`]) as one Parquet file per
 /// day. Returns the files' paths in the lake.
 pub async fn write(lake: &Lake, findings: &[&Finding], run_id: &str) -> Result<Vec<String>> {

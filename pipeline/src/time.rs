@@ -99,19 +99,12 @@ pub fn rfc3339_millis(ms: i64) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-/// A duration such as `90d`, `12h`, `30m` or `45s`, in microseconds.
+/// A duration such as `90d`, `12h`, `30m`, `45s` or `500ms` (or combined, `1h 30m`), in
+/// microseconds. The one parser of durations: CLI ages, detector windows and the watch's
+/// configuration all read theirs here.
 pub fn parse_duration(spec: &str) -> Option<i64> {
-    let s = spec.trim();
-    let unit = s.chars().last().filter(|c| "dhms".contains(*c))?;
-    let n = s[..s.len() - 1].parse::<u32>().ok()?;
-    let secs = i64::from(n)
-        * match unit {
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            _ => 1,
-        };
-    Some(secs * 1_000_000)
+    let d = humantime::parse_duration(spec.trim()).ok()?;
+    i64::try_from(d.as_micros()).ok()
 }
 
 /// A time as the CLI takes it (`--since`, `--until`): RFC 3339 (`2026-11-20T10:00:00Z`), a date
@@ -192,6 +185,20 @@ mod tests {
     }
 
     #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(500_000));
+        assert_eq!(parse_duration("45s"), Some(45_000_000));
+        assert_eq!(parse_duration(" 30m "), Some(1_800_000_000));
+        assert_eq!(parse_duration("12h"), Some(43_200_000_000));
+        assert_eq!(parse_duration("90d"), Some(90 * 86_400_000_000));
+        assert_eq!(parse_duration("1h 30m"), Some(5_400_000_000));
+        assert_eq!(parse_duration("2w"), Some(14 * 86_400_000_000));
+        for bad in ["", "soon", "12", "-1h", "1 fortnight"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn time_specs() {
         let now = parse_timestamp_micros("2026-11-29T12:00:00Z").unwrap();
         let at = |s| parse_timestamp_micros(s).unwrap();
@@ -211,7 +218,7 @@ mod tests {
             "",
             "d",
             "-3d",
-            "3w",
+            "3 fortnights",
             "2026-13-01",
             "2026-02-30",
             "yesterday",

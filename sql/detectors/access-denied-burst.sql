@@ -18,20 +18,7 @@ counted AS (
 )
 SELECT
     actor_arn AS subject,
-    event_time,
-    actor_arn,
-    function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.*,
     CAST(nearby AS VARCHAR) || ' denied calls within 10 minutes' AS reason
-FROM counted
+FROM counted e
 WHERE nearby >= 5

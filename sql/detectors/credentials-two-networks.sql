@@ -14,7 +14,7 @@ WITH calls AS (
             ELSE split_part(source_ip_address, '.', 1) || '.' || split_part(source_ip_address, '.', 2)
         END AS network,
         date_trunc('minute', event_time) AS minute
-    FROM cloudtrail
+    FROM cloudtrail_evidence
     WHERE user_identity_access_key_id IS NOT NULL
       AND user_identity_invoked_by IS NULL
       AND source_ip_address IS NOT NULL
@@ -45,20 +45,7 @@ flagged AS (
 )
 SELECT
     c.user_identity_access_key_id AS subject,
-    c.event_time,
-    c.actor_arn,
-    c.session_name AS function_name,
-    c.event_id,
-    c.source_uri,
-    c.source_record_index,
-    c.source_ip_address,
-    c.user_agent,
-    c.user_identity_access_key_id AS access_key_id,
-    c.event_source,
-    c.event_name,
-    c.error_code,
-    c.account_id,
-    c.region,
+    c.*,
     'one access key used from '
         || CASE WHEN contains(f.network, ':') THEN f.network || '::/48' ELSE f.network || '.0.0/16' END
         || ' and from '

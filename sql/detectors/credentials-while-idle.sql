@@ -43,20 +43,7 @@ idle_minutes AS (
 )
 SELECT
     s.actor_arn AS subject,
-    s.event_time,
-    s.actor_arn,
-    s.function_name,
-    s.event_id,
-    s.source_uri,
-    s.source_record_index,
-    s.source_ip_address,
-    s.user_agent,
-    s.user_identity_access_key_id AS access_key_id,
-    s.event_source,
-    s.event_name,
-    s.error_code,
-    s.account_id,
-    s.region,
+    s.*,
     'the role of ' || s.function_name || ' called ' || s.event_name || ' while no invocation of '
         || s.function_name || ' was running' AS reason
 FROM idle_minutes i

@@ -3,23 +3,10 @@
 -- log groups and DNS query logging deleted. By any principal: these are rare and each one matters.
 SELECT
     coalesce(actor_arn, user_identity_arn, 'unknown principal') AS subject,
-    event_time,
-    actor_arn,
-    session_name AS function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.*,
     CASE WHEN error_code IS NULL THEN '' ELSE 'attempted (' || error_code || '): ' END
         || event_source || ' ' || event_name AS reason
-FROM cloudtrail
+FROM cloudtrail_evidence e
 WHERE (event_source = 'cloudtrail.amazonaws.com' AND event_name IN (
         'StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors',
         'PutInsightSelectors', 'DeleteEventDataStore', 'StopEventDataStoreIngestion'))

@@ -66,25 +66,12 @@ dormant AS (
 )
 SELECT
     c.actor_arn AS subject,
-    c.event_time,
-    c.actor_arn,
-    c.session_name AS function_name,
-    c.event_id,
-    c.source_uri,
-    c.source_record_index,
-    c.source_ip_address,
-    c.user_agent,
-    c.user_identity_access_key_id AS access_key_id,
-    c.event_source,
-    c.event_name,
-    c.error_code,
-    c.account_id,
-    c.region,
+    c.*,
     d.action || ' used for the first time, after ' || CAST(d.calls_before AS VARCHAR)
         || ' calls since ' || CAST(CAST(d.active_since AS DATE) AS VARCHAR) || ' without it'
         || coalesce(' (granted by ' || d.policy || ')', '') AS reason
 FROM dormant d
-JOIN cloudtrail c
+JOIN cloudtrail_evidence c
   ON c.actor_arn = d.actor_arn AND c.event_source = d.event_source AND c.event_name = d.event_name
 WHERE c.error_code IS NULL
   AND c.event_time < d.first_time + INTERVAL '1 hour'

@@ -31,22 +31,9 @@ new_calls AS (
 )
 SELECT
     c.actor_arn AS subject,
-    c.event_time,
-    c.actor_arn,
-    c.session_name AS function_name,
-    c.event_id,
-    c.source_uri,
-    c.source_record_index,
-    c.source_ip_address,
-    c.user_agent,
-    c.user_identity_access_key_id AS access_key_id,
-    c.event_source,
-    c.event_name,
-    c.error_code,
-    c.account_id,
-    c.region,
+    c.*,
     'first ' || n.action || ' by this role, active since ' || CAST(CAST(n.active_since AS DATE) AS VARCHAR) AS reason
 FROM new_calls n
-JOIN cloudtrail c
+JOIN cloudtrail_evidence c
   ON c.actor_arn = n.actor_arn AND c.event_source = n.event_source AND c.event_name = n.event_name
 WHERE c.event_time < n.first_time + INTERVAL '1 hour'

@@ -3,23 +3,10 @@
 -- login profiles, or changing who may assume a role. Function code rarely has a reason to.
 SELECT
     actor_arn AS subject,
-    event_time,
-    actor_arn,
-    function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.*,
     CASE WHEN error_code IS NULL THEN 'function role called ' ELSE 'function role tried ' END
         || event_name AS reason
-FROM lambda_sessions
+FROM lambda_sessions e
 WHERE (event_source = 'iam.amazonaws.com' AND event_name IN (
         'AttachRolePolicy', 'AttachUserPolicy', 'AttachGroupPolicy',
         'PutRolePolicy', 'PutUserPolicy', 'PutGroupPolicy',

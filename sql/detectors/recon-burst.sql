@@ -29,20 +29,7 @@ counted AS (
 )
 SELECT
     actor_arn AS subject,
-    event_time,
-    actor_arn,
-    function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.*,
     CAST(apis AS VARCHAR) || ' discovery APIs across ' || CAST(services AS VARCHAR) || ' services within 10 minutes' AS reason
-FROM counted
+FROM counted e
 WHERE apis >= 6 AND services >= 3

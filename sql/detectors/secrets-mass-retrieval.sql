@@ -18,7 +18,7 @@ WITH reads AS (
                           json_length(json_get_json(request_parameters, 'names')),
                           1)
         END AS secrets_read
-    FROM cloudtrail c
+    FROM cloudtrail_evidence c
     WHERE (event_source = 'secretsmanager.amazonaws.com'
            AND event_name IN ('GetSecretValue', 'BatchGetSecretValue'))
        OR (event_source = 'ssm.amazonaws.com'
@@ -44,20 +44,7 @@ counted AS (
 )
 SELECT
     actor_arn AS subject,
-    event_time,
-    actor_arn,
-    session_name AS function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.*,
     CAST(distinct_secrets AS VARCHAR) || ' distinct secrets or parameters read within 10 minutes' AS reason
-FROM counted
+FROM counted e
 WHERE distinct_secrets >= 10

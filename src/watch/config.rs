@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::UsageError;
+use crate::cli::UsageError;
 
 /// A duration written `500ms`, `1s`, `15m`, `6h` or `7d`, as microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,6 @@ pub struct Duration(pub i64);
 
 impl Duration {
     pub fn parse(s: &str) -> Option<Duration> {
-        let s = s.trim();
-        if let Some(ms) = s.strip_suffix("ms") {
-            return ms
-                .parse::<u32>()
-                .ok()
-                .map(|n| Duration(i64::from(n) * 1000));
-        }
         pipeline::time::parse_duration(s).map(Duration)
     }
 

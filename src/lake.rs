@@ -1,0 +1,40 @@
+//! Opening the lake a command reads, and a query session over it.
+
+use std::path::Path;
+
+use anyhow::Context;
+use datafusion::prelude::SessionContext;
+use pipeline::lake::Lake;
+
+use crate::cli::UsageError;
+
+/// Open a lake (a directory or s3://, with the AWS configuration chain) and a session over it
+/// with `views`.
+pub async fn open_session(
+    uri: &str,
+    views: &[detectors::views::View],
+) -> anyhow::Result<(Lake, SessionContext)> {
+    let (s3, sdk) = if uri.starts_with("s3://") {
+        let sdk = pipeline::aws::sdk_config().await;
+        (Some(pipeline::aws::s3_client(&sdk)), Some(sdk))
+    } else {
+        (None, None)
+    };
+    let lake = Lake::open(uri, s3).with_context(|| format!("opening lake {uri}"))?;
+    let ctx = detectors::session::open_with(&lake, sdk.as_ref(), views).await?;
+    Ok((lake, ctx))
+}
+
+/// Open a lake that exists (local or S3) and a session over it with `views`.
+pub async fn open_lake(
+    uri: &str,
+    views: &[detectors::views::View],
+) -> anyhow::Result<(Lake, SessionContext)> {
+    if !uri.starts_with("s3://") && !Path::new(uri).is_dir() {
+        return Err(UsageError(format!(
+            "lake {uri} is not a directory (ingest into it first)"
+        ))
+        .into());
+    }
+    open_session(uri, views).await
+}
