@@ -128,7 +128,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// The watch's configuration (TOML: sources, sinks, poll interval; see the README).
+    /// The watch's configuration (TOML: sources, sinks, poll interval; see docs/watch.md).
     #[arg(long, value_name = "FILE")]
     pub config: std::path::PathBuf,
 

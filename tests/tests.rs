@@ -5,6 +5,7 @@ mod bad_input;
 mod baseline;
 mod common;
 mod detect;
+mod docs;
 mod drift;
 mod incremental;
 mod ingest_local;

@@ -326,8 +326,8 @@ type = "stdout"
 
     #[test]
     fn the_readme_example_is_a_valid_config() {
-        let readme = include_str!("../../README.md");
-        let at = readme.find("### `trailhound watch").unwrap();
+        let readme = include_str!("../../docs/watch.md");
+        let at = readme.find("## The configuration file").unwrap();
         let block = &readme[at..];
         let start = block.find("```toml\n").unwrap() + 8;
         let end = start + block[start..].find("```").unwrap();
