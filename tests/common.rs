@@ -15,17 +15,10 @@ pub fn bin() -> Command {
     c
 }
 
-/// `../shared/data`, the public sample data (read in place).
-pub fn shared_data() -> PathBuf {
-    let dir = match std::env::var_os("TRAILHOUND_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    assert!(
-        dir.is_dir(),
-        "the shared sample data is not at {} (set TRAILHOUND_SHARED_DATA)",
-        dir.display()
-    );
+/// `tests/data`, the sample data kept with the tests (sources and licences in NOTICE).
+pub fn test_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    assert!(dir.is_dir(), "the test data is not at {}", dir.display());
     dir
 }
 

@@ -536,7 +536,7 @@ fn a_user_detector_from_sql_dir() {
 /// The pack over the Stratus Red Team detonation recordings: which techniques it flags.
 #[test]
 fn stratus_red_team_techniques() {
-    let logs = shared_data().join("stratus_red_team_detonation_logs/detonation-logs");
+    let logs = test_data().join("stratus_red_team_detonation_logs/detonation-logs");
     let dir = tempdir();
     let mut flagged = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)

@@ -1,13 +1,13 @@
 //! `ingest iam` and `drift`: exact granted/used/unused sets on a hand-made account (wildcards,
 //! Deny, NotAction, a managed policy, Lambda's own actions), changes against the previous
-//! report, and the demo account of ../shared/data.
+//! report, and the demo account of tests/data.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{bin, ingest, run, shared_data, text};
+use crate::common::{bin, ingest, run, test_data, text};
 
 const ACCT: &str = "111122223333";
 
@@ -319,10 +319,10 @@ fn drift_gives_exact_unused_sets_and_changes() {
 }
 
 #[test]
-fn demo_account_of_shared_data() {
+fn demo_account_of_test_data() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake").display().to_string();
-    let src = shared_data().join(
+    let src = test_data().join(
         "iam_account_authz_details_cloudsplaining/example_account_authorization_details.json.gz",
     );
     let s = ingest_iam(&src, &lake, "2026-11-20");

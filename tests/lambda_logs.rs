@@ -1,5 +1,5 @@
 //! `ingest lambda-logs` from files: subscription payloads in both log formats, an invocation
-//! cut between two runs, idempotency, and the shared Lambda samples.
+//! cut between two runs, idempotency, and the Lambda samples of tests/data.
 
 use serde_json::{Value, json};
 
@@ -175,14 +175,14 @@ fn damaged_payloads_keep_the_good_part() {
     assert_eq!(q, 1);
 }
 
-/// Every Lambda sample in ../shared/data, through the binary: text blocks as raw log files,
+/// Every Lambda sample in tests/data, through the binary: text blocks as raw log files,
 /// Telemetry API events and Powertools outputs as NDJSON lines. Every line is read, and the
 /// REPORT blocks become invocations.
 #[test]
-fn shared_lambda_samples() {
+fn lambda_samples() {
     let dir = tempdir();
     let src = dir.path().join("src");
-    let docs = shared_data().join("awsdocs_lambda_log_examples");
+    let docs = test_data().join("awsdocs_lambda_log_examples");
     let blocks: Value = serde_json::from_slice(
         &std::fs::read(docs.join("cloudwatch_text_log_examples.json")).unwrap(),
     )
@@ -221,7 +221,7 @@ fn shared_lambda_samples() {
     write(&src.join("telemetry.ndjson"), ndjson.as_bytes());
     let mut powertools = String::new();
     for f in
-        std::fs::read_dir(shared_data().join("powertools_lambda_json_log_examples/logger_outputs"))
+        std::fs::read_dir(test_data().join("powertools_lambda_json_log_examples/logger_outputs"))
             .unwrap()
     {
         let bytes = std::fs::read(f.unwrap().path()).unwrap();

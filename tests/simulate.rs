@@ -1,6 +1,6 @@
 //! `trailhound simulate` and `trailhound demo`: determinism, every attack scenario present in
 //! the labels and in the data (checked through the lake), record shapes against the real
-//! CloudTrail samples in ../shared/data, and the upload to the emulator's S3 and CloudWatch Logs.
+//! CloudTrail samples in tests/data, and the upload to the emulator's S3 and CloudWatch Logs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -366,9 +366,9 @@ fn a_clean_account_has_no_attack() {
     );
 }
 
-/// The real CloudTrail records of ../shared/data, by event name.
+/// The real CloudTrail records of tests/data, by event name.
 fn real_records() -> BTreeMap<String, Vec<Value>> {
-    let data = shared_data();
+    let data = test_data();
     let mut all: Vec<Value> = Vec::new();
     for line in String::from_utf8(gunzip(
         &data.join("traildiscover_event_catalog/log_examples.ndjson.gz"),

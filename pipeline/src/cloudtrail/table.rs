@@ -751,12 +751,3 @@ mod tests {
         assert_eq!(col(&batch, "event_source").value(0), "ssm.amazonaws.com");
     }
 }
-#[cfg(test)]
-mod dbg {
-    #[test]
-    fn dbg_rec() {
-        let json = std::fs::read_to_string("/tmp/rec.json").unwrap();
-        let ev: super::RawEvent = serde_json::from_str(&json).unwrap();
-        eprintln!("{:?}", ev.user_identity);
-    }
-}

@@ -650,15 +650,12 @@ mod tests {
         assert!(a.structured);
     }
 
-    /// Every Lambda sample in the shared data set: no line is lost or panics, and the known
-    /// platform lines are recognised.
+    /// Every Lambda sample of the repository's `tests/data`: no line is lost or panics, and
+    /// the known platform lines are recognised.
     #[test]
-    fn shared_samples() {
-        let Some(root) = std::env::var_os("TRAILHOUND_SHARED_DATA") else {
-            eprintln!("TRAILHOUND_SHARED_DATA not set: nothing to read");
-            return;
-        };
-        let dir = std::path::Path::new(&root).join("awsdocs_lambda_log_examples");
+    fn samples() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data"));
+        let dir = root.join("awsdocs_lambda_log_examples");
         let text: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.join("cloudwatch_text_log_examples.json")).unwrap(),
         )
@@ -709,8 +706,7 @@ mod tests {
         ] {
             assert!(kinds.contains(k), "{k} missing from {kinds:?}");
         }
-        let powertools =
-            std::path::Path::new(&root).join("powertools_lambda_json_log_examples/logger_outputs");
+        let powertools = root.join("powertools_lambda_json_log_examples/logger_outputs");
         let mut structured = 0;
         for f in std::fs::read_dir(powertools).unwrap() {
             let bytes = std::fs::read(f.unwrap().path()).unwrap();

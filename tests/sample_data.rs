@@ -1,4 +1,4 @@
-//! Every CloudTrail sample in ../shared/data ingests with no valid event lost.
+//! Every CloudTrail sample in tests/data ingests with no valid event lost.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -35,7 +35,7 @@ fn ids(events: &[Value]) -> BTreeSet<String> {
 
 #[test]
 fn stratus_red_team_detonation_logs() {
-    let dir_in = shared_data().join("stratus_red_team_detonation_logs/detonation-logs");
+    let dir_in = test_data().join("stratus_red_team_detonation_logs/detonation-logs");
     let mut expected = Vec::new();
     for f in std::fs::read_dir(&dir_in).unwrap() {
         let events: Vec<Value> =
@@ -67,9 +67,11 @@ fn stratus_red_team_detonation_logs() {
     assert_eq!(bad[0]["n"], 0);
 }
 
+/// The project's own edge-case records (`tests/data/cloudtrail_edge_cases`, described in its
+/// README.md): a digest, two addresses in one field, the GovCloud partition, Identity Center.
 #[test]
-fn elastic_edge_cases() {
-    let dir_in = shared_data().join("elastic_integrations_cloudtrail_edge_cases");
+fn cloudtrail_edge_cases() {
+    let dir_in = test_data().join("cloudtrail_edge_cases");
     let mut expected = Vec::new();
     let mut digests = 0;
     for f in std::fs::read_dir(&dir_in).unwrap() {
@@ -100,7 +102,7 @@ fn elastic_edge_cases() {
         "{s}"
     );
     assert_eq!(s["records_quarantined"], 0);
-    // SOURCE.md is skipped by its name, the digest by its content.
+    // README.md is skipped by its name, the digest by its content.
     assert_eq!(s["files_skipped"], 2, "{s}");
     assert_eq!(ids_in_lake(&lake, "%"), ids(&expected));
     // The GovCloud partition is kept in the rebuilt role ARN.
@@ -117,6 +119,7 @@ fn elastic_edge_cases() {
     );
     // Odd values are kept verbatim (a 13-digit account id, two addresses in one field).
     assert!(count(&lake, "WHERE source_ip_address LIKE '%,%'") >= 1);
+    assert!(count(&lake, "WHERE recipient_account_id = '3141592653589'") >= 1);
 }
 
 /// The documentation and TrailDiscover samples come wrapped (`{"event": …}`); the test
@@ -145,7 +148,7 @@ fn ingest_wrapped(events: &[Value], name: &str) {
 
 #[test]
 fn cloudtrail_user_guide_examples() {
-    let path = shared_data()
+    let path = test_data()
         .join("awsdocs_cloudtrail_log_examples/cloudtrail_user_guide_event_examples.json");
     let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let events: Vec<Value> = doc["events"]
@@ -161,7 +164,7 @@ fn cloudtrail_user_guide_examples() {
 
 #[test]
 fn traildiscover_examples() {
-    let path = shared_data().join("traildiscover_event_catalog/log_examples.ndjson.gz");
+    let path = test_data().join("traildiscover_event_catalog/log_examples.ndjson.gz");
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(Path::new(&path)).unwrap())
         .read_to_string(&mut text)
