@@ -2,21 +2,10 @@
 -- through an identity provider are left out: their MFA happens at the provider.)
 SELECT
     coalesce(user_identity_arn, actor_arn, 'unknown principal') AS subject,
-    event_time,
-    coalesce(actor_arn, user_identity_arn) AS actor_arn,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    e.* EXCLUDE (function_name, access_key_id) REPLACE (coalesce(actor_arn, user_identity_arn) AS actor_arn),
     CASE WHEN user_identity_type = 'Root' THEN 'root' ELSE 'IAM user ' || coalesce(user_identity_user_name, '') END
         || ' signed in to the console without MFA from ' || coalesce(source_ip_address, 'an unknown address') AS reason
-FROM cloudtrail
+FROM cloudtrail_evidence e
 WHERE event_name = 'ConsoleLogin'
   AND user_identity_type IN ('Root', 'IAMUser')
   AND json_get_str(additional_event_data, 'MFAUsed') = 'No'

@@ -8,7 +8,7 @@ WITH lambda_calls AS (
         json_get_str(request_parameters, 'principal') AS grantee,
         json_get_str(request_parameters, 'authType') AS auth_type,
         json_get_json(request_parameters, 'layers') AS layers
-    FROM cloudtrail c
+    FROM cloudtrail_evidence c
     WHERE event_source = 'lambda.amazonaws.com'
       AND (event_name LIKE 'AddPermission%'
            OR event_name LIKE 'CreateFunctionUrlConfig%'
@@ -69,20 +69,8 @@ flagged AS (
 )
 SELECT
     coalesce(actor_arn, user_identity_arn, 'unknown principal') AS subject,
-    event_time,
-    actor_arn,
-    coalesce(json_get_str(request_parameters, 'functionName'), session_name) AS function_name,
-    event_id,
-    source_uri,
-    source_record_index,
-    source_ip_address,
-    user_agent,
-    user_identity_access_key_id AS access_key_id,
-    event_source,
-    event_name,
-    error_code,
-    account_id,
-    region,
+    -- The function acted on, else the caller's own.
+    e.* REPLACE (coalesce(json_get_str(request_parameters, 'functionName'), session_name) AS function_name),
     why AS reason
-FROM flagged
+FROM flagged e
 WHERE why IS NOT NULL
