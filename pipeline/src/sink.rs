@@ -108,6 +108,17 @@ impl SnsSink {
         self.topic_arn.ends_with(".fifo")
     }
 
+    /// Whether the topic can be read (`GetTopicAttributes`): the reason when it cannot.
+    pub async fn check(&self) -> std::result::Result<(), String> {
+        self.client
+            .get_topic_attributes()
+            .topic_arn(&self.topic_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(e).to_string())
+    }
+
     /// Publish `messages`: batches of up to [`SNS_BATCH`] messages and [`SNS_MAX_BYTES`].
     pub async fn send(&self, messages: &[Message]) -> Delivery {
         let mut d = Delivery::default();

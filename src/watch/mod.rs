@@ -218,21 +218,16 @@ impl Watch {
         }
         let mut outs = Vec::new();
         for s in &config.sinks {
-            if let SinkConfig::Sns { topic_arn } = s {
-                let check = aws_sdk_sns::Client::new(&sdk)
-                    .get_topic_attributes()
-                    .topic_arn(topic_arn)
-                    .send()
-                    .await;
-                if let Err(e) = check {
-                    let e = aws_sdk_sns::error::DisplayErrorContext(e);
-                    eprintln!(
-                        "watch: warning: SNS topic {topic_arn} cannot be read ({e}); alerts wait in the spool until it can be published to"
-                    );
-                }
-            }
             let sink = match s {
-                SinkConfig::Sns { topic_arn } => Sink::Sns(SnsSink::new(&sdk, topic_arn)),
+                SinkConfig::Sns { topic_arn } => {
+                    let sns = SnsSink::new(&sdk, topic_arn);
+                    if let Err(e) = sns.check().await {
+                        eprintln!(
+                            "watch: warning: SNS topic {topic_arn} cannot be read ({e}); alerts wait in the spool until it can be published to"
+                        );
+                    }
+                    Sink::Sns(sns)
+                }
                 SinkConfig::File { path } => Sink::File(FileSink::new(path)),
                 SinkConfig::Stdout {} => Sink::Stdout,
             };
