@@ -25,9 +25,10 @@ use detectors::finding::Finding;
 use detectors::incremental::History;
 use detectors::registry::{Registry, WINDOWED_TABLES};
 use detectors::runner::Scope;
-use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail_objects};
+use pipeline::cloudtrail::ingest::{CloudTrailOptions, ingest_cloudtrail_objects};
+use pipeline::ingest::{Clients, Progress};
 use pipeline::lake::Lake;
-use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_logs};
 use pipeline::sink::{FileSink, SNS_MAX_BYTES, Sink, SnsSink};
 use pipeline::sqs::{self, Notice, Received};
 use serde::Serialize;
@@ -281,6 +282,7 @@ async fn read_lambda(
     let clients = Clients {
         s3: Some(s3),
         logs: Some(logs),
+        ..Clients::default()
     };
     ingest_lambda_logs(
         std::slice::from_ref(&source),
@@ -480,7 +482,7 @@ impl Watch {
         let s3 = pipeline::aws::s3_client(&sdk);
         let lake = Lake::open(&config.lake, Some(s3.clone()))
             .with_context(|| format!("opening lake {}", config.lake))?;
-        let removed = pipeline::ingest::clean_cloudtrail_orphans(&lake).await?;
+        let removed = pipeline::cloudtrail::ingest::clean_cloudtrail_orphans(&lake).await?;
         if removed > 0 {
             tracing::info!(removed, "files of an interrupted ingest removed");
         }
@@ -736,7 +738,10 @@ impl Watch {
         let ct = compact_only(
             &self.lake,
             "cloudtrail",
-            &[("cloudtrail", Arc::new(pipeline::ingest::properties(1)))],
+            &[(
+                "cloudtrail",
+                Arc::new(pipeline::cloudtrail::ingest::properties(1)),
+            )],
             &opts,
             &counted,
         )
@@ -857,16 +862,20 @@ impl Watch {
         let mut events = 0;
         let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
         if !objects.is_empty() {
-            let opts = IngestOptions {
+            let opts = CloudTrailOptions {
                 fetch_concurrency: 16,
-                ..IngestOptions::default()
+                ..CloudTrailOptions::default()
+            };
+            let clients = Clients {
+                s3: Some(&self.s3),
+                ..Clients::default()
             };
             let summary = ingest_cloudtrail_objects(
                 objects,
                 &self.lake,
-                Some(&self.s3),
+                &clients,
                 &opts,
-                Arc::new(Progress::default()),
+                &Progress::default(),
             )
             .await
             .context("appending CloudTrail to the lake")?;
