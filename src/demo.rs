@@ -8,9 +8,11 @@ use std::time::Instant;
 use anyhow::Context;
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail};
+use pipeline::cloudtrail::ingest::{CloudTrailOptions, ingest_cloudtrail};
+use pipeline::iam::ingest::{IamOptions, ingest_iam};
+use pipeline::ingest::{Clients, Progress};
 use pipeline::lake::Lake;
-use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_logs};
 use pipeline::time::parse_time_spec;
 use serde_json::{Value, json};
 
@@ -158,9 +160,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let ct = ingest_cloudtrail(
         &[data.join("AWSLogs").display().to_string()],
         &lake,
-        None,
-        &IngestOptions::default(),
-        Arc::new(Progress::default()),
+        &Clients::default(),
+        &CloudTrailOptions::default(),
+        &Progress::default(),
     )
     .await
     .context("ingesting the simulated CloudTrail")?;
@@ -182,17 +184,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         lambda.log_lines_written
     );
 
-    let iam = pipeline::iam::ingest(
-        &data
+    let iam = ingest_iam(
+        &[data
             .join("iam/account-authorization-details.json")
             .display()
-            .to_string(),
+            .to_string()],
         &lake,
-        &chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        None,
+        &Clients::default(),
+        &IamOptions::default(),
+        &Progress::default(),
     )
     .await
-    .context("ingesting the simulated account's IAM")?;
+    .context("ingesting the simulated account's IAM")?
+    .remove(0);
     println!(
         "   iam: {} roles ({} Lambda function roles), {} policy rows",
         iam.roles, iam.function_roles, iam.rows

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use pipeline::ingest::{IngestOptions, Progress, Summary, ingest_cloudtrail};
+use pipeline::cloudtrail::ingest::{CloudTrailOptions, CloudTrailSummary, ingest_cloudtrail};
+use pipeline::iam::ingest::{IamOptions, ingest_iam};
+use pipeline::ingest::{Clients, Progress};
 use pipeline::lake::Lake;
 use pipeline::lambda::cwl::{group_of, logs_client};
-use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_logs};
 
 use crate::cli::UsageError;
 use crate::cli::{IngestCloudTrailArgs, IngestIamArgs, IngestLambdaArgs};
@@ -16,9 +18,9 @@ use crate::progress::ingest_bar;
 
 pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> {
     let (lake, s3) = open_lake(&args.lake.uri, &args.sources).await?;
-    let mut opts = IngestOptions {
+    let mut opts = CloudTrailOptions {
         zstd_level: args.zstd_level,
-        ..IngestOptions::default()
+        ..CloudTrailOptions::default()
     };
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
@@ -28,9 +30,13 @@ pub async fn cloudtrail(args: IngestCloudTrailArgs) -> anyhow::Result<ExitCode> 
         "interrupted: finishing the current segment; run the same command again to continue",
     );
 
-    let progress = Arc::new(Progress::default());
+    let clients = Clients {
+        s3: s3.as_ref(),
+        ..Clients::default()
+    };
+    let progress = Progress::default();
     let bar = ingest_bar(progress.clone(), "files");
-    let result = ingest_cloudtrail(&args.sources, &lake, s3.as_ref(), &opts, progress).await;
+    let result = ingest_cloudtrail(&args.sources, &lake, &clients, &opts, &progress).await;
     bar.finish().await;
     let summary = result.context("ingest failed")?;
 
@@ -87,8 +93,9 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
     let clients = Clients {
         s3: s3.as_ref(),
         logs: logs.as_ref(),
+        ..Clients::default()
     };
-    let progress = Arc::new(Progress::default());
+    let progress = Progress::default();
     let bar = ingest_bar(progress.clone(), "sources");
     let result = ingest_lambda_logs(&args.sources, &lake, &clients, &opts, &progress).await;
     bar.finish().await;
@@ -145,32 +152,30 @@ pub async fn lambda_logs(args: IngestLambdaArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The lake, and an S3 client when the lake or a source is on S3.
 pub async fn iam(args: IngestIamArgs) -> anyhow::Result<ExitCode> {
-    let date = match &args.date {
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|e| UsageError(format!("--date {d:?}: {e} (expected YYYY-MM-DD)")))?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let needs_sdk = args.lake.uri.starts_with("s3://")
-        || args.source.starts_with("s3://")
-        || args.source.starts_with("iam://");
-    let sdk = if needs_sdk {
-        Some(pipeline::aws::sdk_config().await)
+    let mut opts = IamOptions::default();
+    if let Some(d) = &args.date {
+        opts.date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| UsageError(format!("--date {d:?}: {e} (expected YYYY-MM-DD)")))?;
+    }
+    let sources = std::slice::from_ref(&args.source);
+    let (lake, s3) = open_lake(&args.lake.uri, sources).await?;
+    let iam = if args.source.starts_with("iam://") {
+        Some(pipeline::aws::iam_client(
+            &pipeline::aws::sdk_config().await,
+        ))
     } else {
         None
     };
-    let s3 = sdk.as_ref().map(pipeline::aws::s3_client);
-    let lake = Lake::open(&args.lake.uri, s3)
-        .with_context(|| format!("opening lake {}", args.lake.uri))?;
-    let s = pipeline::iam::ingest(
-        &args.source,
-        &lake,
-        &date.format("%Y-%m-%d").to_string(),
-        sdk.as_ref(),
-    )
-    .await
-    .context("ingest iam failed")?;
+    let clients = Clients {
+        s3: s3.as_ref(),
+        iam: iam.as_ref(),
+        ..Clients::default()
+    };
+    let mut summaries = ingest_iam(sources, &lake, &clients, &opts, &Progress::default())
+        .await
+        .context("ingest iam failed")?;
+    let s = summaries.remove(0);
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
@@ -208,6 +213,7 @@ pub async fn iam(args: IngestIamArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The lake, and an S3 client when the lake or a source is on S3.
 async fn open_lake(
     lake: &str,
     sources: &[String],
@@ -232,7 +238,7 @@ fn cancel_on_ctrl_c(cancel: Arc<AtomicBool>, message: &'static str) {
     });
 }
 
-fn print_summary(s: &Summary) {
+fn print_summary(s: &CloudTrailSummary) {
     let rate = s.events_ingested as f64 / s.seconds.max(1e-9);
     println!(
         "ingested {} events from {} files into {} in {:.2} s ({:.0} events/s)",

@@ -14,7 +14,7 @@ pub struct Bar {
 }
 
 /// `unit` names what `files_total` counts (`files`, `sources`).
-pub fn ingest_bar(progress: Arc<Progress>, unit: &'static str) -> Bar {
+pub fn ingest_bar(progress: Progress, unit: &'static str) -> Bar {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if bar.is_hidden() {

@@ -140,7 +140,10 @@ async fn merged_views_equal_the_whole_lake_and_windows_suffice() {
             let c = compact_only(
                 &lake,
                 "cloudtrail",
-                &[("cloudtrail", Arc::new(pipeline::ingest::properties(1)))],
+                &[(
+                    "cloudtrail",
+                    Arc::new(pipeline::cloudtrail::ingest::properties(1)),
+                )],
                 &opts,
                 &counted,
             )

@@ -16,35 +16,20 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// An S3 client; path-style addressing when an endpoint is set (emulators and most
-/// S3-compatible stores do not serve virtual-hosted buckets).
-pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
+/// An S3 client (its calls are all in [`crate::s3`]); path-style addressing when an endpoint
+/// is set (emulators and most S3-compatible stores do not serve virtual-hosted buckets).
+pub fn s3_client(conf: &SdkConfig) -> crate::s3::Client {
     let mut builder = aws_sdk_s3::config::Builder::from(conf);
     if conf.endpoint_url().is_some() {
         builder = builder.force_path_style(true);
     }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    crate::s3::Client::from_conf(builder.build())
 }
 
-/// Split `s3://bucket/prefix` into bucket and prefix (without a leading slash).
-pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return None;
-    }
-    Some((bucket.to_string(), prefix.to_string()))
+/// An IAM client (for `iam://`, read in [`crate::iam`]).
+pub fn iam_client(conf: &SdkConfig) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(conf)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(parse_s3_uri("s3://b/p/q"), Some(("b".into(), "p/q".into())));
-        assert_eq!(parse_s3_uri("s3://b"), Some(("b".into(), "".into())));
-        assert_eq!(parse_s3_uri("s3:///x"), None);
-        assert_eq!(parse_s3_uri("/tmp/x"), None);
-    }
-}
+/// The former name of [`crate::s3::parse_uri`], for callers not moved yet.
+pub use crate::s3::parse_uri as parse_s3_uri;

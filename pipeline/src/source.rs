@@ -3,12 +3,14 @@
 //! Listing turns what the user named into [`SourceObject`]s (with a size and a version, so
 //! that the manifest can tell an object it has seen before without reading it). Objects in
 //! a walked directory or prefix that are not event files by name (digests, AWS Config's
-//! writability check, hidden files, other file types) are listed as skipped.
+//! writability check, hidden files, other file types) are listed as skipped. Fetching
+//! ([`fetch`]) gets an object's bytes for an ingest to read.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::aws::parse_s3_uri;
+use crate::files::walk;
+use crate::s3;
 use crate::{Error, Result};
 
 /// Where a source object's bytes are.
@@ -60,9 +62,9 @@ pub fn skip_reason(path: &str) -> Option<&'static str> {
 
 /// List the objects named by `src` (a file, a directory, or `s3://bucket/prefix`). Files
 /// named directly are always read, whatever their name.
-pub async fn list(src: &str, s3: Option<&aws_sdk_s3::Client>) -> Result<Vec<SourceObject>> {
+pub async fn list(src: &str, s3: Option<&s3::Client>) -> Result<Vec<SourceObject>> {
     if src.starts_with("s3://") {
-        let (bucket, prefix) = parse_s3_uri(src).ok_or_else(|| Error::InvalidUri {
+        let (bucket, prefix) = s3::parse_uri(src).ok_or_else(|| Error::InvalidUri {
             uri: src.to_string(),
             reason: "expected s3://bucket/prefix".into(),
         })?;
@@ -89,7 +91,7 @@ pub async fn list(src: &str, s3: Option<&aws_sdk_s3::Client>) -> Result<Vec<Sour
         return Ok(out);
     }
     let mut err = None;
-    crate::lake::walk(&root, &mut |p| match std::fs::metadata(p) {
+    walk(&root, &mut |p| match std::fs::metadata(p) {
         Ok(m) => {
             let rel = p
                 .strip_prefix(&root)
@@ -123,42 +125,68 @@ fn file_object(path: &Path, meta: &std::fs::Metadata, skip: Option<&'static str>
     }
 }
 
-async fn list_s3(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<SourceObject>> {
-    let mut out = Vec::new();
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::s3("ListObjectsV2", bucket, prefix, e))?;
-        for obj in page.contents() {
-            let Some(key) = obj.key() else { continue };
-            if key.ends_with('/') {
-                continue;
-            }
-            out.push(SourceObject {
-                uri: format!("s3://{bucket}/{key}"),
-                size: obj.size().unwrap_or(0).max(0) as u64,
-                version: obj
-                    .e_tag()
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_string(),
-                loc: ObjectLoc::S3 {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                },
-                skip: skip_reason(&format!("/{key}")),
-            });
+async fn list_s3(client: &s3::Client, bucket: &str, prefix: &str) -> Result<Vec<SourceObject>> {
+    let listed = s3::list(client, bucket, prefix).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|obj| !obj.key.ends_with('/'))
+        .map(|obj| SourceObject {
+            uri: format!("s3://{bucket}/{}", obj.key),
+            size: obj.size,
+            version: obj.etag,
+            skip: skip_reason(&format!("/{}", obj.key)),
+            loc: ObjectLoc::S3 {
+                bucket: bucket.to_string(),
+                key: obj.key,
+            },
+        })
+        .collect())
+}
+
+/// Where a fetched object's bytes are.
+#[derive(Debug)]
+pub enum Body {
+    /// A local file, not read yet (the reader decides how).
+    File(PathBuf),
+    Bytes(bytes::Bytes),
+    /// An S3 object too large for memory, downloaded; the file is deleted when this drops.
+    Temp(tempfile::NamedTempFile),
+}
+
+impl Body {
+    /// The bytes, in memory (files are read whole).
+    pub fn into_bytes(self) -> std::io::Result<bytes::Bytes> {
+        match self {
+            Body::Bytes(b) => Ok(b),
+            Body::File(path) => std::fs::read(path).map(bytes::Bytes::from),
+            Body::Temp(t) => std::fs::read(t.path()).map(bytes::Bytes::from),
         }
     }
-    Ok(out)
+}
+
+/// Get `obj`'s bytes: local files are left in place; S3 objects up to `in_memory_max` bytes
+/// are downloaded into memory, larger ones streamed to a temporary file.
+pub async fn fetch(
+    obj: &SourceObject,
+    s3: Option<&s3::Client>,
+    in_memory_max: u64,
+) -> Result<Body> {
+    match &obj.loc {
+        ObjectLoc::File(path) => Ok(Body::File(path.clone())),
+        ObjectLoc::S3 { bucket, key } => {
+            let client = s3.ok_or_else(|| Error::InvalidUri {
+                uri: obj.uri.clone(),
+                reason: "no S3 client".into(),
+            })?;
+            if obj.size <= in_memory_max {
+                s3::get_bytes(client, bucket, key).await.map(Body::Bytes)
+            } else {
+                s3::get_to_temp_file(client, bucket, key)
+                    .await
+                    .map(Body::Temp)
+            }
+        }
+    }
 }
 
 /// The account and region an `AWSLogs/…/CloudTrail/<region>/…` key names, for records that

@@ -212,7 +212,7 @@ impl Watch {
         let s3 = pipeline::aws::s3_client(&sdk);
         let lake = Lake::open(&config.lake, Some(s3.clone()))
             .with_context(|| format!("opening lake {}", config.lake))?;
-        let removed = pipeline::ingest::clean_cloudtrail_orphans(&lake).await?;
+        let removed = pipeline::cloudtrail::ingest::clean_cloudtrail_orphans(&lake).await?;
         if removed > 0 {
             tracing::info!(removed, "files of an interrupted ingest removed");
         }

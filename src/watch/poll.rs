@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use pipeline::ingest::{IngestOptions, Progress, ingest_cloudtrail_objects};
+use pipeline::cloudtrail::ingest::{CloudTrailOptions, ingest_cloudtrail_objects};
+use pipeline::ingest::{Clients, Progress};
 use pipeline::lake::Lake;
-use pipeline::lambda::ingest::{Clients, LambdaOptions, ingest_lambda_logs};
+use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_logs};
 use pipeline::sqs::{self, Notice, Received};
 
 use super::detection::Detection;
@@ -41,6 +42,7 @@ async fn read_lambda(
     let clients = Clients {
         s3: Some(s3),
         logs: Some(logs),
+        ..Clients::default()
     };
     ingest_lambda_logs(
         std::slice::from_ref(&source),
@@ -233,7 +235,10 @@ impl Watch {
         let ct = compact_only(
             &self.lake,
             "cloudtrail",
-            &[("cloudtrail", Arc::new(pipeline::ingest::properties(1)))],
+            &[(
+                "cloudtrail",
+                Arc::new(pipeline::cloudtrail::ingest::properties(1)),
+            )],
             &opts,
             &counted,
         )
@@ -354,16 +359,20 @@ impl Watch {
         let mut events = 0;
         let mut done: HashSet<String> = HashSet::new();
         if !objects.is_empty() {
-            let opts = IngestOptions {
+            let opts = CloudTrailOptions {
                 fetch_concurrency: 16,
-                ..IngestOptions::default()
+                ..CloudTrailOptions::default()
+            };
+            let clients = Clients {
+                s3: Some(&self.s3),
+                ..Clients::default()
             };
             let summary = ingest_cloudtrail_objects(
                 objects,
                 &self.lake,
-                Some(&self.s3),
+                &clients,
                 &opts,
-                Arc::new(Progress::default()),
+                &Progress::default(),
             )
             .await
             .context("appending CloudTrail to the lake")?;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::record::{RawEvent, SCALAR_KEYS, Scalar, UserIdentity, actor_and_session};
+use crate::lake::writer::BatchBuilder;
 use crate::time::parse_timestamp_micros;
 
 /// The Hive partition columns of every lake table, outermost first.
@@ -560,6 +561,21 @@ impl CloudTrailBuilder {
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(schema(), columns)
+    }
+}
+
+impl BatchBuilder for CloudTrailBuilder {
+    fn new(capacity: usize) -> Self {
+        CloudTrailBuilder::new(capacity)
+    }
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn memory_bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.finish()
     }
 }
 

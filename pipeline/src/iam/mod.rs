@@ -8,51 +8,24 @@
 //! the principal and policy they belong to; the rest of the snapshot is kept.
 
 pub mod authz;
+pub mod ingest;
 pub mod table;
 
 use std::io::Read;
-use std::time::Instant;
 
-use serde::Serialize;
-
-use crate::lake::Lake;
+use crate::ingest::Clients;
 use crate::{Error, Result};
 use authz::AuthorizationDetails;
 
-/// What an `ingest iam` run did.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub source: String,
-    pub account_id: String,
-    pub snapshot_date: String,
-    pub roles: usize,
-    /// Roles that Lambda may assume (their trust policy names `lambda.amazonaws.com`).
-    pub function_roles: usize,
-    pub users: usize,
-    pub groups: usize,
-    pub managed_policies: usize,
-    pub rows: usize,
-    pub statements_unreadable: usize,
-    /// The first unreadable statements, with where they are and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unreadable: Vec<table::Unreadable>,
-    /// An earlier snapshot of the same account and day was replaced.
-    pub replaced: bool,
-    pub seconds: f64,
-    pub lake: String,
-}
-
-/// Read the authorization details of `src`.
-pub async fn read(src: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<AuthorizationDetails> {
-    // The SDK configuration given, or the standard chain's when an AWS source needs one.
-    let conf = || async {
-        match sdk {
-            Some(c) => c.clone(),
-            None => crate::aws::sdk_config().await,
-        }
+/// Read the authorization details of `src` (`iam://` needs `clients.iam`, `s3://…`
+/// `clients.s3`).
+pub async fn read(src: &str, clients: &Clients<'_>) -> Result<AuthorizationDetails> {
+    let missing = |what: &str| Error::InvalidUri {
+        uri: src.to_string(),
+        reason: format!("no {what} client was configured"),
     };
     if src.starts_with("iam://") {
-        return live(&aws_sdk_iam::Client::new(&conf().await)).await;
+        return live(clients.iam.ok_or_else(|| missing("IAM"))?).await;
     }
     let bytes = if src == "-" {
         let mut buf = Vec::new();
@@ -60,11 +33,9 @@ pub async fn read(src: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<Auth
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("reading", "standard input", e))?;
         buf
-    } else if let Some((bucket, key)) = crate::aws::parse_s3_uri(src) {
-        let client = crate::aws::s3_client(&conf().await);
-        crate::ingest::get_object_bytes(&client, &bucket, &key)
-            .await?
-            .to_vec()
+    } else if let Some((bucket, key)) = crate::s3::parse_uri(src) {
+        let client = clients.s3.ok_or_else(|| missing("S3"))?;
+        crate::s3::get_bytes(client, &bucket, &key).await?.to_vec()
     } else {
         std::fs::read(src).map_err(|e| Error::io("reading", src, e))?
     };
@@ -193,76 +164,4 @@ async fn live(client: &aws_sdk_iam::Client) -> Result<AuthorizationDetails> {
         }
     }
     Ok(out)
-}
-
-/// Ingest `src` as the snapshot of day `date` (`YYYY-MM-DD`).
-pub async fn ingest(
-    src: &str,
-    lake: &Lake,
-    date: &str,
-    sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Summary> {
-    let started = Instant::now();
-    let details = read(src, sdk).await?;
-    let account = table::account_of(&details).ok_or_else(|| Error::InvalidInput {
-        source_uri: src.to_string(),
-        reason: "no principal with an account in its ARN: nothing to ingest".into(),
-    })?;
-    let (rows, bad) = table::rows(&details);
-    let source_uri = if src.starts_with("iam://") || src.starts_with("s3://") || src == "-" {
-        src.to_string()
-    } else {
-        std::path::Path::new(src)
-            .canonicalize()
-            .map(|p| format!("file://{}", p.display()))
-            .unwrap_or_else(|_| src.to_string())
-    };
-    let batch = table::to_batch(&rows, &source_uri)?;
-    let props = crate::lake::writer::writer_properties(
-        &["resources", "not_resources", "conditions"],
-        &["principal_arn", "action_pattern"],
-        &[],
-        3,
-    );
-    let parquet_err = |source| Error::Parquet {
-        path: table::TABLE.into(),
-        source,
-    };
-    let mut buf = Vec::new();
-    {
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, table::schema(), Some(props))
-            .map_err(parquet_err)?;
-        w.write(&batch).map_err(parquet_err)?;
-        w.close().map_err(parquet_err)?;
-    }
-    let dir = format!("{}/account_id={account}/dt={date}/", table::TABLE);
-    let replaced = !lake.list(&dir).await?.is_empty();
-    lake.put_bytes(&format!("{dir}snapshot.parquet"), buf)
-        .await?;
-    let function_roles = details
-        .role_detail_list
-        .iter()
-        .filter(|r| {
-            authz::trusted_services(r.assume_role_policy_document.as_ref())
-                .iter()
-                .any(|s| s == "lambda.amazonaws.com")
-        })
-        .count();
-    tracing::info!(account = %account, date, rows = rows.len(), unreadable = bad.len(), "iam snapshot written");
-    Ok(Summary {
-        source: src.to_string(),
-        account_id: account,
-        snapshot_date: date.to_string(),
-        roles: details.role_detail_list.len(),
-        function_roles,
-        users: details.user_detail_list.len(),
-        groups: details.group_detail_list.len(),
-        managed_policies: details.policies.len(),
-        rows: rows.len(),
-        statements_unreadable: bad.len(),
-        unreadable: bad.into_iter().take(20).collect(),
-        replaced,
-        seconds: started.elapsed().as_secs_f64(),
-        lake: lake.uri(),
-    })
 }

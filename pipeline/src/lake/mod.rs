@@ -13,9 +13,9 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::primitives::ByteStream;
-
-use crate::aws::parse_s3_uri;
+/// The directory walk, here too for the callers that know it by this name.
+pub use crate::files::walk;
+use crate::s3;
 use crate::{Error, Result};
 
 /// Where a lake lives.
@@ -28,7 +28,7 @@ pub enum LakeLocation {
 impl LakeLocation {
     pub fn parse(uri: &str) -> Result<Self> {
         if uri.starts_with("s3://") {
-            let (bucket, prefix) = parse_s3_uri(uri).ok_or_else(|| Error::InvalidUri {
+            let (bucket, prefix) = s3::parse_uri(uri).ok_or_else(|| Error::InvalidUri {
                 uri: uri.to_string(),
                 reason: "expected s3://bucket/prefix".into(),
             })?;
@@ -51,7 +51,7 @@ impl LakeLocation {
 #[derive(Clone)]
 pub struct Lake {
     location: LakeLocation,
-    s3: Option<aws_sdk_s3::Client>,
+    s3: Option<s3::Client>,
     /// Local lakes: the root directory (created on open).
     root: PathBuf,
     /// S3 lakes: where files are staged before upload.
@@ -69,7 +69,7 @@ impl std::fmt::Debug for Lake {
 
 impl Lake {
     /// Open (and for a local lake, create) a lake. `s3` is required for S3 lakes.
-    pub fn open(uri: &str, s3: Option<aws_sdk_s3::Client>) -> Result<Self> {
+    pub fn open(uri: &str, s3: Option<s3::Client>) -> Result<Self> {
         let location = LakeLocation::parse(uri)?;
         match &location {
             LakeLocation::Local(path) => {
@@ -150,7 +150,7 @@ impl Lake {
     }
 
     /// The bucket and key of a lake object, with the client to reach it (S3 lakes only).
-    fn s3_key(&self, rel: &str) -> Result<(&aws_sdk_s3::Client, String, String)> {
+    fn s3_key(&self, rel: &str) -> Result<(&s3::Client, String, String)> {
         match (&self.location, &self.s3) {
             (LakeLocation::S3 { bucket, prefix }, Some(client)) => {
                 let key = if prefix.is_empty() {
@@ -176,17 +176,7 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                let body = ByteStream::from_path(staged)
-                    .await
-                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
-                client
-                    .put_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
+                s3::put_file(client, &bucket, &key, staged).await?;
                 let _ = std::fs::remove_file(staged);
                 Ok(())
             }
@@ -208,15 +198,7 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                client
-                    .put_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .body(ByteStream::from(bytes))
-                    .send()
-                    .await
-                    .map_err(|e| Error::s3("PutObject", &bucket, &key, e))?;
-                Ok(())
+                s3::put_bytes(client, &bucket, &key, bytes).await
             }
         }
     }
@@ -230,9 +212,7 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                Ok(crate::ingest::get_object_bytes(client, &bucket, &key)
-                    .await?
-                    .to_vec())
+                Ok(s3::get_bytes(client, &bucket, &key).await?.to_vec())
             }
         }
     }
@@ -270,25 +250,11 @@ impl Lake {
     async fn list_s3(&self, rel_prefix: &str) -> Result<Vec<(String, u64)>> {
         let (client, bucket, key_prefix) = self.s3_key(rel_prefix)?;
         let strip = key_prefix.len() - rel_prefix.len();
-        let mut out = Vec::new();
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(&key_prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| Error::s3("ListObjectsV2", &bucket, &key_prefix, e))?;
-            for obj in page.contents() {
-                if let Some(key) = obj.key() {
-                    out.push((
-                        key[strip..].to_string(),
-                        obj.size().unwrap_or(0).max(0) as u64,
-                    ));
-                }
-            }
-        }
-        Ok(out)
+        Ok(s3::list(client, &bucket, &key_prefix)
+            .await?
+            .into_iter()
+            .map(|obj| (obj.key[strip..].to_string(), obj.size))
+            .collect())
     }
 
     /// [`Lake::list`] with each object's size in bytes.
@@ -327,14 +293,7 @@ impl Lake {
             }
             LakeLocation::S3 { .. } => {
                 let (client, bucket, key) = self.s3_key(rel)?;
-                client
-                    .delete_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| Error::s3("DeleteObject", &bucket, &key, e))?;
-                Ok(())
+                s3::delete(client, &bucket, &key).await
             }
         }
     }
@@ -365,22 +324,6 @@ impl Lake {
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
         }
     }
-}
-
-/// Visit every file below `dir` (not following links), depth first, in name order.
-pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let ty = entry.file_type()?;
-        let path = entry.path();
-        if ty.is_dir() {
-            walk(&path, f)?;
-        } else if ty.is_file() {
-            f(&path);
-        }
-    }
-    Ok(())
 }
 
 /// A partition value made safe for a path segment: letters, digits, `-`, `_` and `.` are

@@ -32,21 +32,6 @@ pub trait BatchBuilder {
     fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError>;
 }
 
-impl BatchBuilder for crate::cloudtrail::table::CloudTrailBuilder {
-    fn new(capacity: usize) -> Self {
-        crate::cloudtrail::table::CloudTrailBuilder::new(capacity)
-    }
-    fn len(&self) -> usize {
-        self.len()
-    }
-    fn memory_bytes(&self) -> usize {
-        self.memory_bytes()
-    }
-    fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-        self.finish()
-    }
-}
-
 /// Parquet settings for a lake table: zstd, row-group statistics and bloom filters on the
 /// columns named, dictionaries only where values repeat.
 pub fn writer_properties(

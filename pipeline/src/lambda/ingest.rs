@@ -20,14 +20,14 @@ use super::file::{LogBatch, read_log_file};
 use super::invocation::{Invocation, Merger, function_name};
 use super::line::{Line, parse_line};
 use super::table::{InvocationsBuilder, LogRow, LogsBuilder, invocations_schema, logs_schema};
-use crate::ingest::{Progress, get_object_bytes};
+use crate::ingest::{Clients, Progress};
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
 };
 use crate::lake::quarantine::{QuarantineRecord, QuarantineWriter};
 use crate::lake::writer::{PartitionedWriter, StagedFile, WriterLimits, writer_properties};
 use crate::lake::{Lake, partition_value};
-use crate::source::{self, ObjectLoc, SourceObject, path_account_region};
+use crate::source::{self, SourceObject, path_account_region};
 use crate::{Error, Result};
 
 pub const INVOCATIONS_TABLE: &str = "lambda_invocations";
@@ -74,14 +74,6 @@ pub struct LambdaOptions {
     /// How far a continued CloudWatch Logs read starts inside the last one (ms; default
     /// [`cwl::OVERLAP_MS`]), to meet events that became readable after that read.
     pub overlap_ms: i64,
-}
-
-/// The AWS clients an ingest may need: S3 for `s3://` sources and lakes, CloudWatch Logs for
-/// `cwl://` sources.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Clients<'a> {
-    pub s3: Option<&'a aws_sdk_s3::Client>,
-    pub logs: Option<&'a aws_sdk_cloudwatchlogs::Client>,
 }
 
 impl Default for LambdaOptions {
@@ -638,16 +630,13 @@ fn file_stem(uri: &str) -> String {
     name.split('.').next().unwrap_or(name).to_string()
 }
 
+/// The whole object in memory.
 async fn fetch(
     obj: &SourceObject,
-    s3: Option<&aws_sdk_s3::Client>,
+    s3: Option<&crate::s3::Client>,
 ) -> std::result::Result<bytes::Bytes, String> {
-    match &obj.loc {
-        ObjectLoc::File(path) => std::fs::read(path)
-            .map(bytes::Bytes::from)
-            .map_err(|e| e.to_string()),
-        ObjectLoc::S3 { bucket, key } => get_object_bytes(s3.ok_or("no S3 client")?, bucket, key)
-            .await
-            .map_err(|e| e.to_string()),
-    }
+    let body = source::fetch(obj, s3, u64::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    body.into_bytes().map_err(|e| e.to_string())
 }
