@@ -26,6 +26,19 @@ pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// Create `bucket` unless it exists (HeadBucket, then CreateBucket).
+pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> crate::Result<()> {
+    if s3.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| crate::Error::s3("CreateBucket", bucket, "", e))?;
+    Ok(())
+}
+
 /// Split `s3://bucket/prefix` into bucket and prefix (without a leading slash).
 pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
     let rest = uri.strip_prefix("s3://")?;

@@ -9,6 +9,7 @@
 //! - [`lambda`]: Lambda function log lines (platform and application, text and JSON).
 //! - [`lake`]: lake locations, the partitioned Parquet writer, `_manifest` and `_quarantine`.
 //! - [`ingest`]: the ingest run that wires sources, parsers and the lake together.
+//! - [`labels`]: `labels.json`, the ground truth of a simulated account (its format).
 //! - [`iam`]: IAM authorization details (a file or the live IAM API) into the `iam` table.
 //! - [`aws`]: AWS SDK configuration shared by every AWS client.
 //! - [`sqs`]: S3 event notifications read from an SQS queue (new CloudTrail objects).
@@ -20,6 +21,7 @@ pub mod error;
 pub mod gzip;
 pub mod iam;
 pub mod ingest;
+pub mod labels;
 pub mod lake;
 pub mod lambda;
 pub mod sink;
