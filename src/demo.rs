@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -11,10 +10,11 @@ use arrow::datatypes::Int64Type;
 use pipeline::cloudtrail::ingest::{CloudTrailOptions, ingest_cloudtrail};
 use pipeline::iam::ingest::{IamOptions, ingest_iam};
 use pipeline::ingest::{Clients, Progress};
+use pipeline::labels::Labels;
 use pipeline::lake::Lake;
 use pipeline::lambda::ingest::{LambdaOptions, ingest_lambda_logs};
 use pipeline::time::parse_time_spec;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use detectors::finding::Finding;
 use detectors::registry::Registry;
@@ -22,7 +22,7 @@ use detectors::runner::Scope;
 
 use crate::cli::UsageError;
 use crate::cli::{DemoArgs, SimulateArgs};
-use crate::simulate::{self, attacks};
+use simulator::attacks;
 
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let kinds =
@@ -38,7 +38,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let opts = simulate::Options {
+    let opts = simulator::Options {
         out: args.out.clone(),
         functions: args.functions,
         days: args.days,
@@ -49,14 +49,14 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         account: args.account.clone(),
         region: args.region.clone(),
     };
-    let summary = tokio::task::spawn_blocking(move || simulate::run(&opts)).await??;
+    let summary = tokio::task::spawn_blocking(move || simulator::run(&opts)).await??;
     let mut uploaded = json!({});
     if let Some(to) = &args.to {
-        let n = simulate::upload::to_s3(&args.out, to).await?;
+        let n = simulator::upload::to_s3(&args.out, to).await?;
         uploaded["s3_objects"] = json!(n);
     }
     if args.to_cwl {
-        let n = simulate::upload::to_cwl(&args.out).await?;
+        let n = simulator::upload::to_cwl(&args.out).await?;
         uploaded["cwl_events"] = json!(n);
     }
     if args.json {
@@ -134,7 +134,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "1. simulating an account: 30 Lambda functions, 14 days, every attack scenario and behaviour anomaly"
     );
-    let opts = simulate::Options {
+    let opts = simulator::Options {
         out: data.clone(),
         functions: 30,
         days: 14,
@@ -145,7 +145,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         account: "123456789012".into(),
         region: "us-east-1".into(),
     };
-    let sim = tokio::task::spawn_blocking(move || simulate::run(&opts)).await??;
+    let sim = tokio::task::spawn_blocking(move || simulator::run(&opts)).await??;
     println!(
         "   {} CloudTrail events, {} invocations, {} labelled attacks  ({})",
         sim.cloudtrail_events,
@@ -276,7 +276,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // One function's features against its learnt band: the first behaviour anomaly's.
-    let plotted = labels_first_behaviour(&data)?;
+    let labels = Labels::read(&data.join("labels.json"))?;
+    let plotted = labels
+        .attacks
+        .iter()
+        .find(|a| attacks::attack(a.kind).behaviour)
+        .map(|a| a.function.clone());
     if let Some(function) = &plotted {
         let ts = |s: &str| pipeline::time::parse_timestamp_micros(s).unwrap_or(0);
         crate::baseline::write_plot(
@@ -291,10 +296,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     detectors::store::store_new(&lake, &ctx, &scored.findings).await?;
     findings.extend(scored.findings);
-    let score = detectors::eval::score(
-        &detectors::eval::Labels::read(&data.join("labels.json"))?,
-        &findings,
-    );
+    let score = detectors::eval::score(&labels, &findings);
     println!(
         "   {} findings ({} of them about the attacks below), written to {}",
         findings.len(),
@@ -302,7 +304,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         lake_dir.join("findings").display()
     );
 
-    let labels: Value = serde_json::from_slice(&std::fs::read(data.join("labels.json"))?)?;
     let mut rows = Vec::new();
     let mut report = Vec::new();
     println!();
@@ -310,18 +311,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "   {:<24} {:<20} {:<22} {:>10}  caught by",
         "attack", "function", "when (UTC)", "in lake"
     );
-    for a in labels["attacks"].as_array().into_iter().flatten() {
-        let list = |k: &str| -> Vec<String> {
-            a[k].as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(|s| format!("'{s}'")))
-                .collect()
-        };
-        let (events, requests) = (list("event_ids"), list("request_ids"));
-        let in_logs = attacks::Kind::parse(a["kind"].as_str().unwrap_or(""))
-            .is_some_and(attacks::Kind::in_logs);
-        let (found, total) = if !in_logs {
+    for a in &labels.attacks {
+        let list =
+            |ids: &[String]| -> Vec<String> { ids.iter().map(|s| format!("'{s}'")).collect() };
+        let (events, requests) = (list(&a.event_ids), list(&a.request_ids));
+        let (found, total) = if !attacks::attack(a.kind).in_logs() {
             let n = one(format!(
                 "SELECT count(*) FROM cloudtrail WHERE event_id IN ({})",
                 events.join(",")
@@ -336,13 +330,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await?;
             (n, requests.len())
         };
-        let kind = a["kind"].as_str().unwrap_or("");
-        let function = a["function"].as_str().unwrap_or("");
-        let when = a["start"].as_str().unwrap_or("").replace('T', " ");
+        let kind = a.kind.name();
+        let function = a.function.as_str();
+        let when = a.start.replace('T', " ");
         let caught_by: Vec<String> = score
             .scenarios
             .iter()
-            .find(|s| a["id"].as_str() == Some(s.id.as_str()))
+            .find(|s| s.id == a.id)
             .map(|s| s.detectors.clone())
             .unwrap_or_default();
         println!(
@@ -360,8 +354,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             found as usize == total,
             !caught_by.is_empty(),
         ));
-        report.push(json!({"attack": a["id"], "kind": kind, "function": function,
-            "start": a["start"], "end": a["end"], "evidence_in_lake": found, "evidence_labelled": total,
+        report.push(json!({"attack": a.id, "kind": kind, "function": function,
+            "start": a.start, "end": a.end, "evidence_in_lake": found, "evidence_labelled": total,
             "caught_by": caught_by}));
     }
     std::fs::write(
@@ -447,23 +441,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "   query:         trailhound query --lake {} \"SELECT event_time, event_name, source_ip_address, user_agent FROM cloudtrail WHERE session_name = '{}' ORDER BY event_time DESC LIMIT 20\"",
         lake_dir.display(),
-        labels["attacks"][0]["function"]
-            .as_str()
-            .unwrap_or("orders-api")
+        labels
+            .attacks
+            .first()
+            .map_or("orders-api", |a| a.function.as_str())
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The function of the simulation's first behaviour anomaly (the one the demo plots).
-fn labels_first_behaviour(data: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let labels: Value = serde_json::from_slice(&std::fs::read(data.join("labels.json"))?)?;
-    Ok(labels["attacks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| {
-            attacks::Kind::parse(a["kind"].as_str().unwrap_or(""))
-                .is_some_and(|k| attacks::BEHAVIOUR.contains(&k))
-        })
-        .and_then(|a| a["function"].as_str().map(str::to_string)))
 }

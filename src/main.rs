@@ -1,6 +1,6 @@
-//! The `trailhound` command line. It parses arguments, wires the `pipeline` and `detectors`
-//! libraries together and maps outcomes to exit codes (0 done, 1 failure, 2 bad usage); the
-//! work itself lives in the libraries.
+//! The `trailhound` command line. It parses arguments, wires the `pipeline`, `detectors` and
+//! `simulator` libraries together and maps outcomes to exit codes (0 done, 1 failure, 2 bad
+//! usage); the work itself lives in the libraries.
 
 mod baseline;
 mod cli;
@@ -12,7 +12,6 @@ mod lake;
 mod output;
 mod progress;
 mod query;
-mod simulate;
 mod watch;
 
 use std::process::ExitCode;

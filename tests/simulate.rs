@@ -599,6 +599,17 @@ fn demo_runs_the_main_job() {
     assert_eq!(svgs.len(), 1);
     for a in summary["attacks"].as_array().unwrap() {
         assert!(!a["caught_by"].as_array().unwrap().is_empty(), "{a}");
+        // By the detectors its attack expects.
+        let kind = pipeline::labels::Kind::parse(a["kind"].as_str().unwrap()).unwrap();
+        let caught_by: BTreeSet<&str> = a["caught_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        for d in simulator::attacks::attack(kind).caught_by {
+            assert!(caught_by.contains(d), "{kind} not caught by {d}: {a}");
+        }
     }
     assert!(
         summary["false_findings"].as_array().unwrap().is_empty(),
@@ -681,4 +692,23 @@ async fn upload_to_the_emulator_and_ingest_from_there() {
         a, b,
         "the same invocations from CloudWatch Logs as from the payload files"
     );
+}
+
+/// The detectors each attack expects exist: rules of the registry, or baseline categories that
+/// stand for the attack's kind when the evaluation scores them.
+#[test]
+fn every_attack_expects_detectors_that_exist() {
+    let registry = detectors::registry::Registry::load(None).unwrap();
+    for a in simulator::attacks::ATTACKS {
+        for d in a.caught_by {
+            match detectors::baseline::Category::from_detector_id(d) {
+                Some(c) => assert_eq!(detectors::eval::kind_of_category(c), a.kind, "{d}"),
+                None => assert!(
+                    registry.detectors.iter().any(|r| r.meta.id == *d),
+                    "{}: no detector {d}",
+                    a.kind
+                ),
+            }
+        }
+    }
 }

@@ -36,8 +36,4 @@ pub enum Error {
     /// A baseline model file could not be read, written or used.
     #[error("baseline model {path}: {message}")]
     Model { path: String, message: String },
-
-    /// Labels for `eval` could not be read.
-    #[error("labels {path}: {message}")]
-    Labels { path: String, message: String },
 }

@@ -2,69 +2,22 @@
 //! were caught and by what, precision, recall, and false findings per function-week.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::finding::Finding;
-use crate::{Error, Result};
 
 /// Findings whose principal or function matches an attack count as catching it when their time
 /// window is this close to the attack's (µs).
 pub const SLACK_MICROS: i64 = 3_600_000_000;
 
-/// `labels.json`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Labels {
-    pub start: String,
-    pub end: String,
-    #[serde(default)]
-    pub functions: Vec<LabelledFunction>,
-    pub attacks: Vec<Attack>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct LabelledFunction {
-    pub name: String,
-}
-
-/// One labelled attack.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Attack {
-    pub id: String,
-    pub kind: String,
-    pub principal: String,
-    pub function: String,
-    pub start: String,
-    pub end: String,
-    #[serde(default)]
-    pub event_ids: Vec<String>,
-    #[serde(default)]
-    pub request_ids: Vec<String>,
-}
-
-impl Labels {
-    pub fn read(path: &Path) -> Result<Labels> {
-        let err = |m: String| Error::Labels {
-            path: path.display().to_string(),
-            message: m,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let labels: Labels = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        for t in [&labels.start, &labels.end] {
-            if pipeline::time::parse_timestamp_micros(t).is_none() {
-                return Err(err(format!("{t:?} is not an RFC 3339 time")));
-            }
-        }
-        Ok(labels)
-    }
-}
+pub use pipeline::labels::{Attack, Kind, LabelledFunction, Labels};
 
 /// One attack's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub function: String,
     pub caught: bool,
     /// The detectors whose findings caught it.
@@ -120,21 +73,21 @@ fn matches(f: &Finding, a: &Attack) -> bool {
 
 /// The behaviour anomaly each baseline category stands for: a baseline finding that matches no
 /// attack counts against this kind's precision.
-pub fn kind_of_category(c: crate::baseline::Category) -> &'static str {
+pub fn kind_of_category(c: crate::baseline::Category) -> Kind {
     use crate::baseline::Category;
     match c {
-        Category::Volume => "invocation-flood",
-        Category::OffHours => "odd-hour-activity",
-        Category::Failures => "error-storm",
-        Category::Resources => "cryptomining",
-        Category::Api => "api-burst",
+        Category::Volume => Kind::InvocationFlood,
+        Category::OffHours => Kind::OddHourActivity,
+        Category::Failures => Kind::ErrorStorm,
+        Category::Resources => Kind::Cryptomining,
+        Category::Api => Kind::ApiBurst,
     }
 }
 
 /// One kind of attack's scores: by every finding, and by the baseline's alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct KindScore {
-    pub kind: String,
+    pub kind: Kind,
     pub attacks: usize,
     /// Caught by any finding.
     pub caught: usize,
@@ -152,15 +105,15 @@ pub struct KindScore {
 /// Per kind of attack (in the labels' order of first appearance), recall by all findings and
 /// recall and precision of the baseline's findings (`baseline-*` detectors).
 pub fn by_kind(labels: &Labels, findings: &[Finding]) -> Vec<KindScore> {
-    let mut kinds: Vec<String> = Vec::new();
+    let mut kinds: Vec<Kind> = Vec::new();
     for a in &labels.attacks {
         if !kinds.contains(&a.kind) {
-            kinds.push(a.kind.clone());
+            kinds.push(a.kind);
         }
     }
     for f in findings {
         if let Some(c) = crate::baseline::Category::from_detector_id(&f.detector_id) {
-            let k = kind_of_category(c).to_string();
+            let k = kind_of_category(c);
             if !kinds.contains(&k) {
                 kinds.push(k);
             }
@@ -219,7 +172,7 @@ pub fn score(labels: &Labels, findings: &[Finding]) -> Report {
         .iter()
         .map(|a| Scenario {
             id: a.id.clone(),
-            kind: a.kind.clone(),
+            kind: a.kind,
             function: a.function.clone(),
             caught: false,
             detectors: Vec::new(),
@@ -324,9 +277,9 @@ mod tests {
             "start": "2026-11-01T00:00:00Z", "end": "2026-11-15T00:00:00Z",
             "functions": [{"name": "a"}, {"name": "b"}],
             "attacks": [
-                {"id": "1", "kind": "k1", "principal": "role/a", "function": "a",
+                {"id": "1", "kind": "reconnaissance", "principal": "role/a", "function": "a",
                  "start": "2026-11-05T10:00:00Z", "end": "2026-11-05T10:05:00Z", "event_ids": ["e1"]},
-                {"id": "2", "kind": "k2", "principal": "role/b", "function": "b",
+                {"id": "2", "kind": "defense-evasion", "principal": "role/b", "function": "b",
                  "start": "2026-11-06T10:00:00Z", "end": "2026-11-06T10:05:00Z"}
             ]
         }))

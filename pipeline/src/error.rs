@@ -64,6 +64,10 @@ pub enum Error {
         message: String,
     },
 
+    /// A simulation's ground-truth file (`labels.json`) could not be read.
+    #[error("labels {}: {reason}", path.display())]
+    Labels { path: PathBuf, reason: String },
+
     /// A worker thread stopped unexpectedly.
     #[error("ingest worker failed: {0}")]
     Worker(String),

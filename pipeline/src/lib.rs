@@ -20,6 +20,7 @@
 //!   into the `iam` table ([`iam::ingest`]).
 //! - [`sqs`]: S3 event notifications read from an SQS queue (new CloudTrail objects).
 //! - [`sink`]: where alerts go (SNS, a file, standard output).
+//! - [`labels`]: `labels.json`, the ground truth of a simulated account (its format).
 
 pub mod aws;
 pub mod cloudtrail;
@@ -28,6 +29,7 @@ pub mod files;
 pub mod gzip;
 pub mod iam;
 pub mod ingest;
+pub mod labels;
 pub mod lake;
 pub mod lambda;
 pub mod s3;

@@ -153,3 +153,17 @@ mod tests {
         assert_eq!(parse_uri("/tmp/x"), None);
     }
 }
+
+/// Create `bucket` unless it exists (HeadBucket, then CreateBucket).
+pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| Error::s3("CreateBucket", bucket, "", e))?;
+    Ok(())
+}

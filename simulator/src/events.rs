@@ -6,8 +6,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::account::{Api, bucket_name, resource_arn};
-use super::ids;
+use crate::account::{Api, bucket_name, resource_arn};
+use crate::ids;
 
 /// Who makes a call, from where.
 #[derive(Debug, Clone)]

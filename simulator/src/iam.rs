@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::account::Account;
+use crate::account::Account;
 
 pub fn authorization_details(a: &Account, created: &str) -> Value {
     let lambda_trust = json!({"Version": "2012-10-17", "Statement": [{

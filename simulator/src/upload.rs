@@ -3,58 +3,50 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
 use futures::StreamExt;
+use pipeline::lake::Lake;
 use pipeline::lambda::file::read_log_file;
 
+use crate::{Error, Result};
+
 /// Every file under `dir`, in name order.
-fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    pipeline::lake::walk(dir, &mut |p| out.push(p.to_path_buf()))
-        .with_context(|| format!("reading {}", dir.display()))?;
+    pipeline::files::walk(dir, &mut |p| out.push(p.to_path_buf()))
+        .map_err(|e| Error::io("reading", dir, e))?;
     Ok(out)
 }
 
 /// Upload every file of `out` to `s3://bucket/prefix`, creating the bucket if needed.
 /// Returns the objects written.
-pub async fn to_s3(out: &Path, uri: &str) -> anyhow::Result<u64> {
-    let (bucket, prefix) = pipeline::aws::parse_s3_uri(uri)
-        .with_context(|| format!("{uri} is not an s3://bucket/prefix address"))?;
+pub async fn to_s3(out: &Path, uri: &str) -> Result<u64> {
+    let (bucket, _) =
+        pipeline::s3::parse_uri(uri).ok_or_else(|| Error::NotS3 { uri: uri.into() })?;
+    let upload = |path: &Path, source| Error::Upload {
+        uri: uri.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
     let s3 = pipeline::aws::s3_client(&pipeline::aws::sdk_config().await);
-    if s3.head_bucket().bucket(&bucket).send().await.is_err() {
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .with_context(|| format!("creating bucket {bucket}"))?;
-    }
-    let prefix = prefix.trim_end_matches('/').to_string();
+    pipeline::s3::ensure_bucket(&s3, &bucket)
+        .await
+        .map_err(|e| upload(out, e))?;
+    // The prefix as a lake: its objects are put whole, under the prefix.
+    let dest = Lake::open(uri, Some(s3)).map_err(|e| upload(out, e))?;
     let paths = files(out)?;
     let puts = futures::stream::iter(paths.into_iter().map(|p| {
-        let s3 = s3.clone();
-        let bucket = bucket.clone();
+        let dest = &dest;
         let rel = p
             .strip_prefix(out)
             .unwrap_or(&p)
             .to_string_lossy()
             .replace('\\', "/");
-        let key = if prefix.is_empty() {
-            rel
-        } else {
-            format!("{prefix}/{rel}")
-        };
         async move {
             let body = tokio::fs::read(&p)
                 .await
-                .with_context(|| format!("reading {}", p.display()))?;
-            s3.put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .body(body.into())
-                .send()
-                .await
-                .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
-            anyhow::Ok(())
+                .map_err(|e| Error::io("reading", &p, e))?;
+            dest.put_bytes(&rel, body).await.map_err(|e| upload(&p, e))
         }
     }))
     .buffer_unordered(16)
@@ -70,14 +62,14 @@ pub async fn to_s3(out: &Path, uri: &str) -> anyhow::Result<u64> {
 
 /// Put the simulated Lambda logs into CloudWatch Logs: one group per function, the streams of
 /// its execution environments, events in time order. Returns the events written.
-pub async fn to_cwl(out: &Path) -> anyhow::Result<u64> {
+pub async fn to_cwl(out: &Path) -> Result<u64> {
     let logs = pipeline::lambda::cwl::logs_client(&pipeline::aws::sdk_config().await);
     let dir = out.join("lambda-logs");
     let mut groups = std::collections::BTreeSet::new();
     let mut streams = std::collections::BTreeSet::new();
     let mut written = 0u64;
     for path in files(&dir)? {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
         let file = read_log_file(&bytes);
         for batch in file.batches {
             let (Some(group), Some(stream)) = (batch.log_group, batch.log_stream) else {
@@ -90,9 +82,12 @@ pub async fn to_cwl(out: &Path) -> anyhow::Result<u64> {
                         if e.as_service_error()
                             .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
                     Err(e) => {
-                        return Err(
-                            anyhow::Error::new(e).context(format!("creating log group {group}"))
-                        );
+                        return Err(Error::Logs {
+                            op: "CreateLogGroup",
+                            group,
+                            stream: String::new(),
+                            message: DisplayErrorContext(e).to_string(),
+                        });
                     }
                 }
             }
@@ -109,8 +104,12 @@ pub async fn to_cwl(out: &Path) -> anyhow::Result<u64> {
                         if e.as_service_error()
                             .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
                     Err(e) => {
-                        return Err(anyhow::Error::new(e)
-                            .context(format!("creating log stream {group} {stream}")));
+                        return Err(Error::Logs {
+                            op: "CreateLogStream",
+                            group,
+                            stream,
+                            message: DisplayErrorContext(e).to_string(),
+                        });
                     }
                 }
             }
@@ -151,7 +150,7 @@ async fn put(
     group: &str,
     stream: &str,
     events: Vec<aws_sdk_cloudwatchlogs::types::InputLogEvent>,
-) -> anyhow::Result<u64> {
+) -> Result<u64> {
     let n = events.len() as u64;
     let resp = logs
         .put_log_events()
@@ -160,11 +159,18 @@ async fn put(
         .set_log_events(Some(events))
         .send()
         .await
-        .with_context(|| format!("putting log events into {group} {stream}"))?;
+        .map_err(|e| Error::Logs {
+            op: "PutLogEvents",
+            group: group.to_string(),
+            stream: stream.to_string(),
+            message: DisplayErrorContext(e).to_string(),
+        })?;
     if let Some(r) = resp.rejected_log_events_info() {
-        anyhow::bail!(
-            "CloudWatch Logs rejected events of {group} {stream} ({r:?}): it accepts events of the last 14 days only; simulate with --start within that"
-        );
+        return Err(Error::Rejected {
+            group: group.to_string(),
+            stream: stream.to_string(),
+            detail: format!("{r:?}"),
+        });
     }
     Ok(n)
 }

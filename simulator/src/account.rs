@@ -6,7 +6,7 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::ids;
+use crate::ids;
 
 /// An AWS API call a function's code makes, with the resource it names.
 #[derive(Debug, Clone, PartialEq)]

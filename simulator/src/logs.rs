@@ -5,9 +5,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::account::{Function, Runtime};
-use super::events::iso_millis;
-use super::ids;
+use crate::account::{Function, Runtime};
+use crate::events::iso_millis;
+use crate::ids;
 
 /// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,33 @@
+//! Stolen credentials make the function public (AddPermission to `*`, a function URL without
+//! auth) and add a layer from a foreign account.
+
+use super::*;
+use crate::account::Api;
+
+pub const ATTACK: Attack = Attack {
+    kind: Kind::LambdaPersistence,
+    description: "{function}'s stolen credentials made a function public (AddPermission to *, a function URL without auth) and added a layer from a foreign account",
+    target: Target::WideRole,
+    hour_of_day: None,
+    by: By::Stolen {
+        ip: ATTACKER_IPS[0],
+        user_agent: ATTACKER_SDK,
+    },
+    calls: &[
+        Call::once(Api::LambdaAddPermission, "{function}", Granted::IfWide),
+        Call::once(
+            Api::LambdaCreateFunctionUrlConfig,
+            "{function}",
+            Granted::IfWide,
+        ),
+        Call::once(
+            Api::LambdaUpdateFunctionConfiguration,
+            "{function}|arn:aws:lambda:us-east-1:210987654321:layer:telemetry-ext:3",
+            Granted::IfWide,
+        ),
+    ],
+    step: Step::Every(11_000),
+    hours: 0,
+    behaviour: false,
+    caught_by: &["lambda-persistence"],
+};
