@@ -16,7 +16,17 @@ pub const TABLE: &str = "findings";
 
 /// The uids of the findings already in the lake.
 pub async fn existing_uids(ctx: &SessionContext) -> Result<HashSet<String>> {
-    let batches = crate::session::run_sql(ctx, "SELECT DISTINCT uid FROM findings").await?;
+    let query = |source| Error::Query {
+        context: "reading the uids of the findings table".into(),
+        source,
+    };
+    let batches = ctx
+        .sql("SELECT DISTINCT uid FROM findings")
+        .await
+        .map_err(query)?
+        .collect()
+        .await
+        .map_err(query)?;
     let mut out = HashSet::new();
     for b in &batches {
         let a = b.column(0).as_string::<i32>();
