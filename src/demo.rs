@@ -402,7 +402,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         None,
     )
     .await?;
-    crate::drift::write(&out.join("drift"), &drift)?;
+    detectors::report::write(&out.join("drift"), &drift)?;
     let d = &drift.summary;
     println!();
     println!(

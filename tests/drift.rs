@@ -825,6 +825,16 @@ async fn publish_to_s3_and_summarise_to_sns() {
             "{file} not published: {keys:?}"
         );
     }
+    // Stored with a content type, so that the page opens in a browser.
+    let html = keys.iter().find(|k| k.ends_with("/report.html")).unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(html)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/html; charset=utf-8"));
     let got = sqs
         .receive_message()
         .queue_url(&queue_url)

@@ -1,5 +1,7 @@
 //! The detectors crate's error type.
 
+use std::path::PathBuf;
+
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -36,4 +38,23 @@ pub enum Error {
     /// A baseline model file could not be read, written or used.
     #[error("baseline model {path}: {message}")]
     Model { path: String, message: String },
+
+    /// A local file or directory (a report's) could not be written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! ([`registry`]), its runner ([`runner`]: one detector; [`run`]: a set of them, the way every
 //! command and the watch run them) and golden tests ([`golden`]), findings
 //! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]), the
-//! behaviour baseline ([`baseline`]) and the IAM policy model ([`iam`]).
+//! behaviour baseline ([`baseline`]), the IAM policy model ([`iam`]) and the reports for people
+//! rendered from them ([`report`]).
 
 pub mod baseline;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod golden;
 pub mod iam;
 pub mod incremental;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod runner;
 pub mod session;

@@ -245,3 +245,25 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::array
     let df = ctx.sql(sql).await.map_err(query_err("planning query"))?;
     df.collect().await.map_err(query_err("running query"))
 }
+
+/// Run one SQL statement with the values of its `$name` placeholders and collect its result;
+/// `context` says in an error what the query was for.
+pub async fn run_sql_with(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<(&str, datafusion::common::ScalarValue)>,
+    context: &str,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    let err = |source| Error::Query {
+        context: context.to_string(),
+        source,
+    };
+    ctx.sql(sql)
+        .await
+        .map_err(err)?
+        .with_param_values(params)
+        .map_err(err)?
+        .collect()
+        .await
+        .map_err(err)
+}

@@ -30,6 +30,3 @@ pub fn s3_client(conf: &SdkConfig) -> crate::s3::Client {
 pub fn iam_client(conf: &SdkConfig) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(conf)
 }
-
-/// The former name of [`crate::s3::parse_uri`], for callers not moved yet.
-pub use crate::s3::parse_uri as parse_s3_uri;

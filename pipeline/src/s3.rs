@@ -122,11 +122,26 @@ async fn put(client: &Client, bucket: &str, key: &str, body: ByteStream) -> Resu
         .put_object()
         .bucket(bucket)
         .key(key)
+        .set_content_type(content_type(key).map(str::to_string))
         .body(body)
         .send()
         .await
         .map_err(|e| Error::s3("PutObject", bucket, key, e))?;
     Ok(())
+}
+
+/// The content type an object is stored with, from its key's extension (so that a report
+/// opens in a browser from the console); `None` leaves S3's default.
+pub fn content_type(key: &str) -> Option<&'static str> {
+    let ext = key.rsplit_once('.').map(|(_, e)| e)?;
+    Some(match ext {
+        "html" => "text/html; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "parquet" => "application/vnd.apache.parquet",
+        _ => return None,
+    })
 }
 
 /// Delete an object (a missing one is not an error: S3 says so itself).
@@ -141,19 +156,6 @@ pub async fn delete(client: &Client, bucket: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(parse_uri("s3://b/p/q"), Some(("b".into(), "p/q".into())));
-        assert_eq!(parse_uri("s3://b"), Some(("b".into(), "".into())));
-        assert_eq!(parse_uri("s3:///x"), None);
-        assert_eq!(parse_uri("/tmp/x"), None);
-    }
-}
-
 /// Create `bucket` unless it exists (HeadBucket, then CreateBucket).
 pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
@@ -166,4 +168,31 @@ pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
         .await
         .map_err(|e| Error::s3("CreateBucket", bucket, "", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_uris() {
+        assert_eq!(parse_uri("s3://b/p/q"), Some(("b".into(), "p/q".into())));
+        assert_eq!(parse_uri("s3://b"), Some(("b".into(), "".into())));
+        assert_eq!(parse_uri("s3:///x"), None);
+        assert_eq!(parse_uri("/tmp/x"), None);
+    }
+
+    #[test]
+    fn content_types_from_the_extension() {
+        assert_eq!(
+            content_type("r/2026-11-03/report.html"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            content_type("r/policies/a.b.json"),
+            Some("application/json")
+        );
+        assert_eq!(content_type("cloudtrail/dt=x/part-0"), None);
+        assert_eq!(content_type("x.gz"), None);
+    }
 }

@@ -25,7 +25,7 @@ pub struct Message {
     pub id: String,
     /// A short line for e-mail subscriptions (ASCII, under 100 characters).
     pub subject: String,
-    /// The message itself (JSON).
+    /// The message itself: an alert's JSON, or a report's summary for people.
     pub body: String,
     /// String message attributes (names and values non-empty).
     pub attributes: BTreeMap<String, String>,

@@ -34,7 +34,7 @@ pub enum Error {
         uri: String,
         path: PathBuf,
         #[source]
-        source: pipeline::Error,
+        source: Box<pipeline::Error>,
     },
 
     /// A CloudWatch Logs request failed.

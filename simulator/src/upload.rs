@@ -23,10 +23,10 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>> {
 pub async fn to_s3(out: &Path, uri: &str) -> Result<u64> {
     let (bucket, _) =
         pipeline::s3::parse_uri(uri).ok_or_else(|| Error::NotS3 { uri: uri.into() })?;
-    let upload = |path: &Path, source| Error::Upload {
+    let upload = |path: &Path, source: pipeline::Error| Error::Upload {
         uri: uri.to_string(),
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let s3 = pipeline::aws::s3_client(&pipeline::aws::sdk_config().await);
     pipeline::s3::ensure_bucket(&s3, &bucket)

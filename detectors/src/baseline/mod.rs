@@ -312,7 +312,10 @@ impl Model {
             for (g, w) in &f.widths {
                 if w.features.len() != FEATURES.len()
                     || w.features.iter().zip(FEATURES).any(|(n, f)| {
-                        n.feature != f.name() || n.center.is_empty() || !(n.scale > 0.0)
+                        n.feature != f.name()
+                            || n.center.is_empty()
+                            || n.scale.is_nan()
+                            || n.scale <= 0.0
                     })
                 {
                     return Err(err(format!(
@@ -661,9 +664,8 @@ fn group(model: &Model, flags: &[Flag], now: i64) -> Vec<Finding> {
     out
 }
 
-fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+/// The evidence query, with `$function`, `$since`, `$until` and `$max_evidence`.
+const EVIDENCE_SQL: &str = include_str!("../../../sql/baseline/evidence.sql");
 
 /// The raw records behind each finding: the function's invocations and its role's calls in the
 /// finding's window (the first [`MAX_EVIDENCE`] of each kept, all counted), with their source
@@ -671,28 +673,17 @@ fn sql_str(s: &str) -> String {
 async fn attach_evidence(ctx: &SessionContext, findings: &mut [Finding]) -> Result<()> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    use datafusion::common::ScalarValue;
     for f in findings.iter_mut() {
-        let name = sql_str(&f.subject);
-        let (lo, hi) = (f.first_seen, f.last_seen);
-        let window = |col: &str| {
-            format!("{col} >= to_timestamp_micros({lo}) AND {col} < to_timestamp_micros({hi})")
-        };
-        let sql = format!(
-            "SELECT * FROM (SELECT start_time AS t, request_id, CAST(NULL AS VARCHAR) AS event_id, \
-               source_uri, CAST(NULL AS BIGINT) AS source_record_index, \
-               CAST(NULL AS VARCHAR) AS ip, CAST(NULL AS VARCHAR) AS ua, CAST(NULL AS VARCHAR) AS key, \
-               CAST(NULL AS VARCHAR) AS event_source, CAST(NULL AS VARCHAR) AS event_name, \
-               CAST(NULL AS VARCHAR) AS error_code, status AS reason, count(*) OVER () AS total \
-             FROM lambda_invocations WHERE function_name = {name} AND {} ORDER BY start_time LIMIT {MAX_EVIDENCE}) \
-             UNION ALL SELECT * FROM (SELECT event_time, request_id, event_id, source_uri, source_record_index, \
-               source_ip_address, user_agent, user_identity_access_key_id, event_source, event_name, \
-               error_code, CAST(NULL AS VARCHAR), count(*) OVER () \
-             FROM cloudtrail WHERE user_identity_type = 'AssumedRole' AND session_name = {name} AND {} \
-             ORDER BY event_time LIMIT {MAX_EVIDENCE})",
-            window("start_time"),
-            window("event_time"),
-        );
-        let batches = crate::session::run_sql(ctx, &sql).await?;
+        let params = vec![
+            ("function", ScalarValue::from(f.subject.as_str())),
+            ("since", ScalarValue::from(f.first_seen)),
+            ("until", ScalarValue::from(f.last_seen)),
+            ("max_evidence", ScalarValue::from(MAX_EVIDENCE as i64)),
+        ];
+        let batches =
+            crate::session::run_sql_with(ctx, EVIDENCE_SQL, params, "reading a finding's evidence")
+                .await?;
         let mut totals = (0i64, 0i64);
         let (mut ips, mut uas, mut keys, mut apis) = (
             BTreeSet::new(),

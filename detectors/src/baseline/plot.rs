@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::Flag;
 use super::features::{Feature, Granularity, Row};
 use super::model::FunctionModel;
+use crate::report::escape;
 
 /// The panels drawn, top to bottom.
 pub const PANELS: [Feature; 5] = [
@@ -22,13 +23,6 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const GAP: f64 = 36.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// The SVG of `function`'s hourly buckets `rows` (sorted, quiet ones may be absent) between
 /// `since` and `until` (µs), with `flags` (any width) marked.
@@ -63,12 +57,12 @@ pub fn svg(
     let _ = writeln!(
         s,
         r#"<title>{}: behaviour against its learnt normal</title><rect width="100%" height="100%" fill="white"/>"#,
-        esc(function)
+        escape(function)
     );
     let _ = writeln!(
         s,
         r##"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{} — hourly values (line), learnt normal range (band), flagged buckets (red)</text>"##,
-        esc(function)
+        escape(function)
     );
     for (p, f) in PANELS.iter().enumerate() {
         let y0 = TOP + p as f64 * (PANEL_H + GAP);
@@ -149,13 +143,14 @@ pub fn svg(
                 x(a),
                 (x(b) - x(a)).max(2.0),
                 fl.width.label(),
-                esc(&super::iso(a)),
-                esc(&fl
-                    .deviations
-                    .iter()
-                    .map(|d| format!("{} {:.1} SD", d.feature, d.z))
-                    .collect::<Vec<_>>()
-                    .join(", "))
+                escape(&super::iso(a)),
+                escape(
+                    &fl.deviations
+                        .iter()
+                        .map(|d| format!("{} {:.1} SD", d.feature, d.z))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             );
         }
         let _ = writeln!(s, "</g>");

@@ -12,12 +12,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use fixedbitset::FixedBitSet;
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::{Catalogue, catalogue};
 use super::policy::{self, PolicyRow, Principal};
+use crate::session::run_sql_with;
 use crate::udf::iam_action::iam_actions;
 use crate::{Error, Result};
 
@@ -43,6 +45,12 @@ pub const SCHEMA: &str = "trailhound.drift/1";
 pub const MAX_SENSITIVE: usize = 100;
 /// Named resources kept per action in a suggested policy; more become `*`.
 const MAX_RESOURCES: usize = 20;
+
+/// The report's queries (`sql/reports/`), run with named parameters.
+const SNAPSHOT_SQL: &str = include_str!("../../../sql/reports/drift-snapshot.sql");
+const USAGE_SQL: &str = include_str!("../../../sql/reports/drift-usage.sql");
+const RESOURCES_SQL: &str = include_str!("../../../sql/reports/drift-resources.sql");
+const LATEST_EVENT_SQL: &str = include_str!("../../../sql/reports/latest-event.sql");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -148,22 +156,6 @@ fn rfc3339(us: i64) -> String {
         .unwrap_or_default()
 }
 
-fn query_err(context: &str) -> impl FnOnce(datafusion::error::DataFusionError) -> Error + '_ {
-    move |source| Error::Query {
-        context: context.to_string(),
-        source,
-    }
-}
-
-async fn collect(ctx: &SessionContext, sql: &str, context: &str) -> Result<Vec<RecordBatch>> {
-    ctx.sql(sql)
-        .await
-        .map_err(query_err(context))?
-        .collect()
-        .await
-        .map_err(query_err(context))
-}
-
 fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
     let a = arrow::compute::cast(
         b.column_by_name(col).expect("column of the query"),
@@ -182,19 +174,13 @@ pub async fn snapshot(
     ctx: &SessionContext,
     day: &str,
 ) -> Result<(Vec<PolicyRow>, BTreeMap<String, String>)> {
-    let sql = format!(
-        "WITH days AS (
-            SELECT account_id,
-                   coalesce(max(CASE WHEN dt <= '{day}' THEN dt END), min(dt)) AS dt
-            FROM iam GROUP BY account_id)
-         SELECT i.account_id, i.dt, principal_type, principal_name, principal_arn,
-                trusted_services, policy_kind, policy_name, via_group,
-                CAST(statement_index AS BIGINT) AS statement_index, effect,
-                CAST(not_action AS VARCHAR) AS not_action, action_pattern, resources,
-                not_resources, conditions
-         FROM iam i JOIN days d ON i.account_id = d.account_id AND i.dt = d.dt"
-    );
-    let batches = collect(ctx, &sql, "reading the IAM snapshot").await?;
+    let batches = run_sql_with(
+        ctx,
+        SNAPSHOT_SQL,
+        vec![("day", ScalarValue::from(day))],
+        "reading the IAM snapshot",
+    )
+    .await?;
     let mut rows = Vec::new();
     let mut days = BTreeMap::new();
     for b in &batches {
@@ -260,34 +246,19 @@ async fn usage(
     since: i64,
     until: i64,
 ) -> Result<HashMap<String, BTreeMap<String, Usage>>> {
-    // Successful calls of role sessions in the window (columns of `t`, or unqualified).
-    let calls = |t: &str| {
-        format!(
-            "{t}event_time >= to_timestamp_micros({since}) AND {t}event_time < to_timestamp_micros({until}) \
-             AND {t}error_code IS NULL AND {t}user_identity_type = 'AssumedRole' AND {t}actor_arn IS NOT NULL"
-        )
+    let window = || {
+        vec![
+            ("since", ScalarValue::from(since)),
+            ("until", ScalarValue::from(until)),
+        ]
     };
-    let window = calls("");
-    // iam:PassRole is checked only when a call hands a role over (CreateFunction always,
-    // UpdateFunctionConfiguration only when it changes the role): counted when the request
-    // names a role.
-    let sql = format!(
-        "SELECT actor_arn, event_source, event_name,
-                coalesce(contains(request_parameters, ':role/'), false) AS passes_role,
-                count(*) AS calls,
-                CAST(min(event_time) AS BIGINT) AS first_used,
-                CAST(max(event_time) AS BIGINT) AS last_used,
-                count(resources) AS with_resources
-         FROM cloudtrail WHERE {window}
-         GROUP BY actor_arn, event_source, event_name, passes_role"
-    );
     let c = catalogue();
     let canonical = |a: &str| match c.find(a) {
         Some(i) => c.get(i).name.to_string(),
         None => a.to_string(),
     };
     let mut out: HashMap<String, BTreeMap<String, Usage>> = HashMap::new();
-    for b in collect(ctx, &sql, "reading what the roles used").await? {
+    for b in run_sql_with(ctx, USAGE_SQL, window(), "reading what the roles used").await? {
         let (actor, source, name) = (
             strings(&b, "actor_arn"),
             strings(&b, "event_source"),
@@ -329,25 +300,18 @@ async fn usage(
             }
         }
     }
-    // The resources the calls named, for the APIs that named only a few (an API called on
-    // millions of objects gets `*` anyway: its distinct resources are not worth holding).
-    // The small side first: the engine builds its hash table from the left.
-    let sql = format!(
-        "WITH few AS (
-            SELECT actor_arn, event_source, event_name
-            FROM cloudtrail WHERE {window} AND resources IS NOT NULL
-            GROUP BY actor_arn, event_source, event_name
-            HAVING approx_distinct(resources) <= {limit})
-         SELECT DISTINCT c.actor_arn, c.event_source, c.event_name, c.resources
-         FROM few f
-         JOIN cloudtrail c ON c.actor_arn = f.actor_arn AND c.event_source = f.event_source
-                          AND c.event_name = f.event_name
-         WHERE {cwindow} AND c.resources IS NOT NULL",
-        // The estimate may be off by a few percent; the exact cap is applied below.
-        limit = MAX_RESOURCES * 2,
-        cwindow = calls("c."),
-    );
-    for b in collect(ctx, &sql, "reading the resources the roles used").await? {
+    // The resources the calls named, for the APIs that named only a few. The estimate may be
+    // off by a few percent; the exact cap is applied below.
+    let mut params = window();
+    params.push(("max_resources", ScalarValue::from(MAX_RESOURCES as i64 * 2)));
+    for b in run_sql_with(
+        ctx,
+        RESOURCES_SQL,
+        params,
+        "reading the resources the roles used",
+    )
+    .await?
+    {
         let (actor, source, name, res) = (
             strings(&b, "actor_arn"),
             strings(&b, "event_source"),
@@ -674,9 +638,10 @@ pub async fn report(
 
 /// The latest event time in the lake's CloudTrail (µs), if any.
 pub async fn latest_event(ctx: &SessionContext) -> Result<Option<i64>> {
-    let b = collect(
+    let b = run_sql_with(
         ctx,
-        "SELECT CAST(max(event_time) AS BIGINT) AS t FROM cloudtrail",
+        LATEST_EVENT_SQL,
+        Vec::new(),
         "finding the lake's latest event",
     )
     .await?;
