@@ -55,7 +55,7 @@ def duckdb_session(lake):
     # shared ones computed once, as trailhound does (timed).
     started = time.perf_counter()
     for view in ["cloudtrail_evidence", "lambda_runtime_calls", "lambda_roles", "lambda_sessions", "lambda_functions",
-                 "lambda_hourly", "lambda_durations"]:
+                 "invocation_evidence", "lambda_hourly", "lambda_durations"]:
         kind = "TEMP TABLE" if view in MATERIALIZED else "VIEW"
         con.execute(f"CREATE {kind} {view} AS {(SQL / 'views' / f'{view}.sql').read_text()}")
     return con, time.perf_counter() - started

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
@@ -131,24 +130,15 @@ async fn merged_views_equal_the_whole_lake_and_windows_suffice() {
             "round {r}: {up:?}"
         );
         if r == 2 {
-            use pipeline::lake::compact::{CompactOptions, compact_only};
+            use pipeline::lake::compact::CompactOptions;
             let opts = CompactOptions {
                 min_files: 2,
                 ..CompactOptions::default()
             };
             let counted = |rel: &str| history.is_counted(rel);
-            let c = compact_only(
-                &lake,
-                "cloudtrail",
-                &[(
-                    "cloudtrail",
-                    Arc::new(pipeline::cloudtrail::ingest::properties(1)),
-                )],
-                &opts,
-                &counted,
-            )
-            .await
-            .unwrap();
+            let c = pipeline::cloudtrail::ingest::compact(&lake, &opts, &counted)
+                .await
+                .unwrap();
             assert!(c.files_merged >= 2, "{c:?}");
             // (Lambda's hourly files fall into a day's partition in one round: nothing to
             // merge there; the rule is the same.)

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
+use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use futures::StreamExt;
 use pipeline::lake::Lake;
 use pipeline::lambda::file::read_log_file;
@@ -76,42 +76,17 @@ pub async fn to_cwl(out: &Path) -> Result<u64> {
                 continue;
             };
             if groups.insert(group.clone()) {
-                match logs.create_log_group().log_group_name(&group).send().await {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
-                    Err(e) => {
-                        return Err(Error::Logs {
-                            op: "CreateLogGroup",
-                            group,
-                            stream: String::new(),
-                            message: DisplayErrorContext(e).to_string(),
-                        });
-                    }
-                }
+                let r = logs.create_log_group().log_group_name(&group).send().await;
+                created("CreateLogGroup", &group, "", r)?;
             }
             if streams.insert((group.clone(), stream.clone())) {
-                match logs
+                let r = logs
                     .create_log_stream()
                     .log_group_name(&group)
                     .log_stream_name(&stream)
                     .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
-                    Err(e) => {
-                        return Err(Error::Logs {
-                            op: "CreateLogStream",
-                            group,
-                            stream,
-                            message: DisplayErrorContext(e).to_string(),
-                        });
-                    }
-                }
+                    .await;
+                created("CreateLogStream", &group, &stream, r)?;
             }
             let mut events: Vec<_> = batch
                 .events
@@ -143,6 +118,29 @@ pub async fn to_cwl(out: &Path) -> Result<u64> {
         }
     }
     Ok(written)
+}
+
+/// The result of a create call: done, or there already (a simulation put into the same
+/// emulator again), or the error, naming the group and stream.
+fn created<T, E>(
+    op: &'static str,
+    group: &str,
+    stream: &str,
+    r: std::result::Result<T, SdkError<E>>,
+) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ResourceAlreadyExistsException") => Ok(()),
+        Err(e) => Err(Error::Logs {
+            op,
+            group: group.to_string(),
+            stream: stream.to_string(),
+            message: DisplayErrorContext(e).to_string(),
+        }),
+    }
 }
 
 async fn put(

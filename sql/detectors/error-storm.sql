@@ -19,23 +19,12 @@ storms AS (
     WHERE invocations >= 20
       AND failures * 2 >= invocations
       AND (all_failures - failures) * 10 < (all_invocations - invocations)
-),
-roles AS (
-    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
 )
 SELECT
-    i.function_name AS subject,
-    i.start_time AS event_time,
-    r.actor_arn,
-    i.function_name,
-    i.request_id,
-    i.source_uri,
-    i.account_id,
-    i.region,
+    e.*,
     CAST(s.failures AS VARCHAR) || ' of ' || CAST(s.invocations AS VARCHAR)
-        || ' invocations failed in the hour (' || i.status || coalesce(': ' || i.error_type, '') || ')' AS reason
+        || ' invocations failed in the hour (' || e.status || coalesce(': ' || e.error_type, '') || ')' AS reason
 FROM storms s
-LEFT JOIN roles r ON r.function_name = s.function_name
-JOIN lambda_invocations i
-  ON i.function_name = s.function_name AND date_trunc('hour', i.start_time) = s.hour
-WHERE i.status <> 'success'
+JOIN invocation_evidence e
+  ON e.function_name = s.function_name AND date_trunc('hour', e.start_time) = s.hour
+WHERE e.status <> 'success'

@@ -19,22 +19,11 @@ floods AS (
     WHERE last_hour >= first_hour + INTERVAL '3 days'
       AND invocations >= 100
       AND invocations >= 10 * median_hour
-),
-roles AS (
-    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
 )
 SELECT
-    i.function_name AS subject,
-    i.start_time AS event_time,
-    r.actor_arn,
-    i.function_name,
-    i.request_id,
-    i.source_uri,
-    i.account_id,
-    i.region,
+    e.*,
     CAST(f.invocations AS VARCHAR) || ' invocations in the hour, ' || CAST(f.median_hour AS VARCHAR)
         || ' in its median hour' AS reason
 FROM floods f
-LEFT JOIN roles r ON r.function_name = f.function_name
-JOIN lambda_invocations i
-  ON i.function_name = f.function_name AND date_trunc('hour', i.start_time) = f.hour
+JOIN invocation_evidence e
+  ON e.function_name = f.function_name AND date_trunc('hour', e.start_time) = f.hour

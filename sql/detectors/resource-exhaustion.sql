@@ -21,25 +21,14 @@ usual AS (
     FROM ranked
     WHERE up_to * 2 >= total
     GROUP BY function_name
-),
-roles AS (
-    SELECT function_name, max(actor_arn) AS actor_arn FROM lambda_functions GROUP BY function_name
 )
 SELECT
-    i.function_name AS subject,
-    i.start_time AS event_time,
-    r.actor_arn,
-    i.function_name,
-    i.request_id,
-    i.source_uri,
-    i.account_id,
-    i.region,
-    'ran ' || CAST(CAST(i.duration_ms AS BIGINT) AS VARCHAR) || ' ms (median '
+    e.*,
+    'ran ' || CAST(CAST(e.duration_ms AS BIGINT) AS VARCHAR) || ' ms (median '
         || CAST(CAST(u.median_ms AS BIGINT) AS VARCHAR) || ' ms) using '
-        || CAST(i.max_memory_used_mb AS VARCHAR) || ' of ' || CAST(i.memory_size_mb AS VARCHAR) || ' MB' AS reason
+        || CAST(e.max_memory_used_mb AS VARCHAR) || ' of ' || CAST(e.memory_size_mb AS VARCHAR) || ' MB' AS reason
 FROM usual u
-LEFT JOIN roles r ON r.function_name = u.function_name
-JOIN lambda_invocations i ON i.function_name = u.function_name
+JOIN invocation_evidence e ON e.function_name = u.function_name
 WHERE u.invocations >= 50
-  AND i.max_memory_used_mb >= 0.9 * i.memory_size_mb
-  AND i.duration_ms >= 4 * u.median_ms
+  AND e.max_memory_used_mb >= 0.9 * e.memory_size_mb
+  AND e.duration_ms >= 4 * u.median_ms

@@ -2,7 +2,6 @@
 //! detect, alert and deliver, compact; and the Lambda read that runs beside the polls.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -228,22 +227,12 @@ impl Watch {
 
     /// Merge the small files and manifests the polls committed.
     async fn compact(&mut self) -> anyhow::Result<()> {
-        use pipeline::lake::compact::{CompactOptions, compact_only};
-        let opts = CompactOptions::default();
+        let opts = pipeline::lake::compact::CompactOptions::default();
         // Only files the shared views have counted: a merged file is never counted again.
         let counted = |rel: &str| self.history.is_counted(rel);
-        let ct = compact_only(
-            &self.lake,
-            "cloudtrail",
-            &[(
-                "cloudtrail",
-                Arc::new(pipeline::cloudtrail::ingest::properties(1)),
-            )],
-            &opts,
-            &counted,
-        )
-        .await
-        .context("compacting cloudtrail")?;
+        let ct = pipeline::cloudtrail::ingest::compact(&self.lake, &opts, &counted)
+            .await
+            .context("compacting cloudtrail")?;
         let findings = detectors::store::compact(&self.lake, 16)
             .await
             .context("compacting the findings")?;
@@ -258,23 +247,11 @@ impl Watch {
 
     /// Merge the Lambda tables' small files and manifests (no read of them in flight).
     async fn compact_lambda(&mut self) -> anyhow::Result<()> {
-        use pipeline::lake::compact::{CompactOptions, compact_only};
-        use pipeline::lambda::ingest as lambda;
-        let opts = CompactOptions::default();
+        let opts = pipeline::lake::compact::CompactOptions::default();
         let counted = |rel: &str| self.history.is_counted(rel);
-        let props = Arc::new(lambda::properties(1));
-        let lb = compact_only(
-            &self.lake,
-            lambda::MANIFEST,
-            &[
-                (lambda::INVOCATIONS_TABLE, props.clone()),
-                (lambda::LOGS_TABLE, props),
-            ],
-            &opts,
-            &|rel: &str| rel.starts_with(lambda::LOGS_TABLE) || counted(rel),
-        )
-        .await
-        .context("compacting the Lambda tables")?;
+        let lb = pipeline::lambda::ingest::compact(&self.lake, &opts, &counted)
+            .await
+            .context("compacting the Lambda tables")?;
         self.lambda_compaction_due = false;
         self.status.files_compacted_total += lb.files_merged as u64;
         Ok(())

@@ -28,6 +28,7 @@ use super::table::{
 use crate::gzip::Inflater;
 use crate::ingest::{Clients, Progress};
 use crate::lake::Lake;
+use crate::lake::compact::{CompactOptions, Compacted, compact_only};
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
 };
@@ -143,6 +144,17 @@ pub async fn ingest_cloudtrail_objects(
     progress: &Progress,
 ) -> Result<CloudTrailSummary> {
     ingest_objects(objects, lake, clients, opts, progress, false).await
+}
+
+/// Merge the `cloudtrail` table's small files and manifests, the files `only` accepts (the
+/// watch passes those its history has counted).
+pub async fn compact(
+    lake: &Lake,
+    opts: &CompactOptions,
+    only: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Compacted> {
+    let tables = [("cloudtrail", Arc::new(properties(1)))];
+    compact_only(lake, "cloudtrail", &tables, opts, only).await
 }
 
 /// The Parquet settings of the `cloudtrail` table.
@@ -770,7 +782,6 @@ mod tests {
 
     use super::*;
     use crate::files::walk;
-    use crate::lake::compact::{CompactOptions, compact};
 
     fn file(n: usize) -> Vec<u8> {
         let records: Vec<serde_json::Value> = (0..5)
@@ -809,21 +820,25 @@ mod tests {
         let lake = Lake::open(dir.path().join("lake").to_str().unwrap(), None).unwrap();
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
-        let opts = CloudTrailOptions::default();
+        // Ingest these sources with the default options.
+        async fn ingest(sources: &[String], lake: &Lake) -> CloudTrailSummary {
+            let opts = CloudTrailOptions::default();
+            ingest_cloudtrail(
+                sources,
+                lake,
+                &Clients::default(),
+                &opts,
+                &Progress::default(),
+            )
+            .await
+            .unwrap()
+        }
         // Write the n-th source file and ingest it alone: one small commit.
         async fn add(lake: &Lake, src: &std::path::Path, n: usize) -> String {
             let p = src.join(format!("f{n}.json"));
             std::fs::write(&p, file(n)).unwrap();
             let uri = p.display().to_string();
-            ingest_cloudtrail(
-                std::slice::from_ref(&uri),
-                lake,
-                &Clients::default(),
-                &CloudTrailOptions::default(),
-                &Progress::default(),
-            )
-            .await
-            .unwrap();
+            ingest(std::slice::from_ref(&uri), lake).await;
             uri
         }
         let mut sources = Vec::new();
@@ -832,15 +847,11 @@ mod tests {
         }
         let root = dir.path().join("lake");
         assert_eq!(rows(&root), (10, 50));
-        let props = Arc::new(properties(1));
-        let tables = [("cloudtrail", props)];
         let opts_c = CompactOptions {
             min_manifests: 4,
             ..CompactOptions::default()
         };
-        let c = compact(&lake, "cloudtrail", &tables, &opts_c)
-            .await
-            .unwrap();
+        let c = compact(&lake, &opts_c, &|_| true).await.unwrap();
         assert_eq!((c.files_merged, c.files_written, c.rows), (10, 1, 50));
         assert_eq!(c.manifests_merged, 10);
         assert_eq!(rows(&root), (1, 50));
@@ -850,15 +861,7 @@ mod tests {
         let index = ManifestIndex::load(&lake, "cloudtrail").await.unwrap();
         assert_eq!(index.sources(), 10);
         assert_eq!(clean_orphans(&lake, "cloudtrail", &index).await.unwrap(), 0);
-        let again = ingest_cloudtrail(
-            &sources,
-            &lake,
-            &Clients::default(),
-            &opts,
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
+        let again = ingest(&sources, &lake).await;
         assert_eq!(
             (again.files_already_ingested, again.events_ingested),
             (10, 0)
@@ -866,9 +869,7 @@ mod tests {
         assert_eq!(rows(&root), (1, 50));
 
         // Nothing more to do until more small commits come.
-        let c = compact(&lake, "cloudtrail", &tables, &opts_c)
-            .await
-            .unwrap();
+        let c = compact(&lake, &opts_c, &|_| true).await.unwrap();
         assert_eq!((c.files_merged, c.manifests_merged), (0, 0));
 
         // A compaction that stopped after its manifest, before removing what it merged: the
@@ -884,9 +885,7 @@ mod tests {
             }
             v
         };
-        compact(&lake, "cloudtrail", &tables, &opts_c)
-            .await
-            .unwrap();
+        compact(&lake, &opts_c, &|_| true).await.unwrap();
         for (rel, bytes) in &before {
             if !root.join(rel).exists() {
                 lake.put_bytes(rel, bytes.clone()).await.unwrap();
@@ -897,15 +896,7 @@ mod tests {
             "the crash left duplicates: {:?}",
             rows(&root)
         );
-        let summary = ingest_cloudtrail(
-            &sources,
-            &lake,
-            &Clients::default(),
-            &opts,
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
+        let summary = ingest(&sources, &lake).await;
         assert!(summary.orphans_removed >= 9, "{summary:?}");
         assert_eq!(rows(&root).1, 95);
         assert_eq!(summary.events_ingested, 0);

@@ -21,6 +21,7 @@ use super::invocation::{Invocation, Merger, function_name};
 use super::line::{Line, parse_line};
 use super::table::{InvocationsBuilder, LogRow, LogsBuilder, invocations_schema, logs_schema};
 use crate::ingest::{Clients, Progress};
+use crate::lake::compact::{CompactOptions, Compacted, compact_only};
 use crate::lake::manifest::{
     Manifest, ManifestIndex, SourceEntry, SourceStatus, clean_orphans, commit_id,
 };
@@ -51,6 +52,19 @@ pub fn properties(zstd_level: i32) -> parquet::file::properties::WriterPropertie
 
 /// The manifest table of the Lambda ingest, which covers both of its data tables.
 pub const MANIFEST: &str = MANIFEST_TABLE;
+
+/// Merge the Lambda tables' small files and manifests: every `lambda_logs` file and the
+/// `lambda_invocations` files `only` accepts (the watch passes those its history has counted).
+pub async fn compact(
+    lake: &Lake,
+    opts: &CompactOptions,
+    only: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Compacted> {
+    let props = Arc::new(properties(1));
+    let tables = [(INVOCATIONS_TABLE, props.clone()), (LOGS_TABLE, props)];
+    let only = |rel: &str| rel.starts_with(LOGS_TABLE) || only(rel);
+    compact_only(lake, MANIFEST_TABLE, &tables, opts, &only).await
+}
 
 /// Lambda stops an invocation after 15 minutes: one whose last line is older than this,
 /// measured against the newest line of the run, will get no more lines.
