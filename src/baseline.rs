@@ -60,13 +60,18 @@ async fn train(args: BaselineTrainArgs) -> anyhow::Result<ExitCode> {
             detectors::Error::Usage(m) => anyhow::Error::from(UsageError(m)),
             e => e.into(),
         })?;
-    if let Some(dir) = args.model.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = args
+        .model
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    model.write(&args.model)?;
+    model.write(&args.model.path)?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
-        v["model"] = args.model.display().to_string().into();
+        v["model"] = args.model.path.display().to_string().into();
         v["seconds"] = started.elapsed().as_secs_f64().into();
         println!("{v}");
         return Ok(ExitCode::SUCCESS);
@@ -79,7 +84,7 @@ async fn train(args: BaselineTrainArgs) -> anyhow::Result<ExitCode> {
         summary.since,
         summary.until,
         started.elapsed().as_secs_f64(),
-        args.model.display()
+        args.model.path.display()
     );
     let learning: Vec<String> = model
         .functions
@@ -117,7 +122,7 @@ pub async fn score_lake(
 async fn score(args: BaselineScoreArgs) -> anyhow::Result<ExitCode> {
     let (since, until) = args.time.micros()?;
     let method = method(args.method.as_deref())?;
-    let mut model = read_model(&args.model)?;
+    let mut model = read_model(&args.model.path)?;
     let format = crate::output::findings_format(args.output.format, args.output.out.as_deref())?;
     let started = std::time::Instant::now();
     let (lake, ctx) = crate::lake::open_lake(&args.lake.uri, &detectors::views::embedded()).await?;
@@ -195,7 +200,7 @@ pub async fn write_plot(
 
 async fn plot(args: BaselinePlotArgs) -> anyhow::Result<ExitCode> {
     let (since, until) = args.time.micros()?;
-    let model = read_model(&args.model)?;
+    let model = read_model(&args.model.path)?;
     let ts = |s: &str| pipeline::time::parse_timestamp_micros(s).unwrap_or(0);
     let since = since.unwrap_or_else(|| ts(&model.since));
     let until = until.unwrap_or_else(|| ts(&model.until));

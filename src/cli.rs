@@ -152,14 +152,22 @@ pub enum BaselineCommand {
     Plot(BaselinePlotArgs),
 }
 
+/// `--model`: the baseline model file.
+#[derive(Debug, Args)]
+pub struct ModelArg {
+    /// The model file (JSON, format trailhound.baseline/1): `baseline train` writes it, `score`
+    /// and `plot` read it.
+    #[arg(long = "model", value_name = "FILE")]
+    pub path: std::path::PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct BaselineTrainArgs {
     #[command(flatten)]
     pub lake: LakeArg,
 
-    /// Where to write the model (JSON, format trailhound.baseline/1).
-    #[arg(long, value_name = "FILE")]
-    pub model: std::path::PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
 
     #[command(flatten)]
     pub time: TimeRange,
@@ -174,9 +182,8 @@ pub struct BaselineScoreArgs {
     #[command(flatten)]
     pub lake: LakeArg,
 
-    /// The model file `baseline train` wrote.
-    #[arg(long, value_name = "FILE")]
-    pub model: std::path::PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
 
     #[command(flatten)]
     pub time: TimeRange,
@@ -194,9 +201,8 @@ pub struct BaselinePlotArgs {
     #[command(flatten)]
     pub lake: LakeArg,
 
-    /// The model file `baseline train` wrote.
-    #[arg(long, value_name = "FILE")]
-    pub model: std::path::PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
 
     /// The function to draw.
     #[arg(long, value_name = "NAME")]
