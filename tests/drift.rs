@@ -678,17 +678,7 @@ fn simulated_account_unused_sets_match_the_ground_truth() {
             )
         })
         .collect();
-    let platform = [
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "ec2:CreateNetworkInterface",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
-        "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses",
-        "ec2:UnassignPrivateIpAddresses",
-    ];
+    let platform = detectors::iam::drift::LAMBDA_PLATFORM_ACTIONS;
     let actions_of = |doc: &Value| -> Vec<String> {
         doc["Statement"]
             .as_array()
@@ -721,7 +711,7 @@ fn simulated_account_unused_sets_match_the_ground_truth() {
             .contains("lambda.amazonaws.com");
         let mut expected: BTreeSet<String> = granted.difference(&used).cloned().collect();
         if function {
-            for a in platform {
+            for &a in platform {
                 expected.remove(a);
             }
         }
