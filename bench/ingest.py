@@ -16,16 +16,18 @@ from datetime import datetime, timedelta, timezone
 from multiprocessing import Pool
 from pathlib import Path
 
-DATA = Path(os.environ.get("TRAILHOUND_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The public recordings vendored for the tests (sources and licences in NOTICE).
+DATA = Path(os.environ.get("TRAILHOUND_BENCH_DATA", Path(__file__).resolve().parents[1] / "tests" / "data"))
 PER_FILE = 400
 
 
 def sample_events():
-    """Every valid real CloudTrail record in ../shared/data."""
+    """Every valid CloudTrail record of the vendored samples (real recordings and the edge-case
+    fixtures)."""
     events = []
     for f in sorted((DATA / "stratus_red_team_detonation_logs" / "detonation-logs").glob("*.json")):
         events += json.loads(f.read_text())
-    for f in sorted((DATA / "elastic_integrations_cloudtrail_edge_cases").glob("*.log")):
+    for f in sorted((DATA / "cloudtrail_edge_cases").glob("*.log")):
         for line in f.read_text().splitlines():
             if line.strip():
                 events.append(json.loads(line))
@@ -62,16 +64,16 @@ def write_files(args):
 def build_corpus(out: Path, events_wanted: int, seed: int):
     files = -(-events_wanted // PER_FILE)
     marker = out / ".complete"
-    if marker.exists() and marker.read_text() == f"{files}:{seed}":
+    if marker.exists() and marker.read_text() == f"{files}:{seed}:{DATA}":
         return files * PER_FILE
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     events = sample_events()
-    print(f"building corpus: {files} files x {PER_FILE} records from {len(events)} real records", file=sys.stderr)
+    print(f"building corpus: {files} files x {PER_FILE} records from {len(events)} sample records ({DATA})", file=sys.stderr)
     chunks = [(lo, min(lo + 100, files), out, seed, events) for lo in range(0, files, 100)]
     with Pool(os.cpu_count()) as p:
         p.map(write_files, chunks)
-    marker.write_text(f"{files}:{seed}")
+    marker.write_text(f"{files}:{seed}:{DATA}")
     return files * PER_FILE
 
 
