@@ -471,19 +471,11 @@ impl Sim<'_> {
         };
         for (i, (api, resource, granted)) in calls.into_iter().enumerate() {
             let actor = match attack.by {
+                // The function's own credentials, used from elsewhere.
                 By::Stolen { ip, user_agent } => Actor {
-                    identity: assumed_role(
-                        &acct,
-                        &role_arn,
-                        &role.name,
-                        &role.id,
-                        &f.name,
-                        &env.key,
-                        env.created_ms,
-                        false,
-                    ),
                     ip: ip.to_string(),
                     user_agent: user_agent.to_string(),
+                    ..self.actor_for(fi, &env, api)
                 },
                 _ => self.actor_for(fi, &env, api),
             };
