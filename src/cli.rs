@@ -111,8 +111,15 @@ pub enum Command {
     #[command(subcommand)]
     Detectors(DetectorsCommand),
     /// Score the detectors (and with --model the behaviour baseline) against labelled attacks
-    /// (the simulator's labels.json): recall, precision, false findings per function-week.
+    /// (the simulator's labels.json): recall, precision, false findings per function-week; or,
+    /// with --recordings, against real attack recordings: per technique, the detectors citing
+    /// its events.
     Eval(EvalArgs),
+    /// Incidents: the findings in the lake grouped per intrusion (shared credential lineage,
+    /// access key, principal, function or source address close in time): list them, or tell
+    /// one in order.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
     /// The behaviour baseline: learn each function's normal invocation behaviour from the lake
     /// (train), find where it departs from it (score), draw it (plot).
     #[command(subcommand)]
@@ -135,6 +142,42 @@ pub struct WatchArgs {
     /// Poll once, deliver, and exit (for a scheduler instead of a long-running process).
     #[arg(long)]
     pub once: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// The incidents, the latest first: id, severity, first and last time, findings, the
+    /// principals and functions involved. --since/--until keep those active in that range.
+    List(IncidentsListArgs),
+    /// One incident: what it involves and its findings in time order.
+    Show(IncidentsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentsListArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+
+    #[command(flatten)]
+    pub time: TimeRange,
+
+    /// Print JSON (one array of incidents, each with its findings) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentsShowArgs {
+    /// The incident's id (`inc-…`, from `incidents list`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    #[command(flatten)]
+    pub lake: LakeArg,
+
+    /// Print the incident as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,15 +357,24 @@ pub struct DetectorsTestArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// The lake holding the simulated account.
-    #[arg(long, value_name = "LAKE")]
-    pub lake: String,
+    #[arg(long, value_name = "LAKE", required_unless_present = "recordings")]
+    pub lake: Option<String>,
 
     /// The simulator's labels.json.
-    #[arg(long, value_name = "FILE")]
-    pub labels: std::path::PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "recordings")]
+    pub labels: Option<std::path::PathBuf>,
+
+    /// Instead of a simulated account, labelled real recordings: Stratus Red Team detonation
+    /// logs (a folder with techniques_index.json and detonation-logs/, or a folder of one JSON
+    /// file per technique; each technique is ingested into a lake of its own) or TrailDiscover's
+    /// catalogue (events_catalog.json and log_examples.ndjson.gz). Prints per technique which
+    /// detectors cite its events.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["lake", "labels", "model"])]
+    pub recordings: Option<std::path::PathBuf>,
 
     /// Print one JSON object: precision, recall, false_findings_per_function_week, scenarios,
-    /// and per kind of attack the recall and the baseline's recall and precision.
+    /// and per kind of attack the recall and the baseline's recall and precision (with
+    /// --recordings: per technique the events, those cited and the detectors citing them).
     #[arg(long)]
     pub json: bool,
 

@@ -222,7 +222,13 @@ pub async fn detectors_command(cmd: DetectorsCommand) -> anyhow::Result<ExitCode
 }
 
 pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let labels = detectors::eval::Labels::read(&args.labels)?;
+    if let Some(dir) = &args.recordings {
+        return crate::recordings::eval(dir, &args).await;
+    }
+    let (Some(lake), Some(labels)) = (&args.lake, &args.labels) else {
+        return Err(UsageError("eval needs --lake and --labels, or --recordings".into()).into());
+    };
+    let labels = detectors::eval::Labels::read(labels)?;
     let method = crate::baseline::method(args.method.as_deref())?;
     let mut model = args
         .model
@@ -233,7 +239,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let selected = registry
         .select(&[])
         .map_err(|e| UsageError(e.to_string()))?;
-    let (_, ctx) = open_lake(&args.lake, &registry.views).await?;
+    let (_, ctx) = open_lake(lake, &registry.views).await?;
     let mut findings: Vec<Finding> = Vec::new();
     if !args.baseline_only {
         let ran = run_detectors(&ctx, &registry.views, &selected, Scope::default(), None).await?;

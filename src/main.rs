@@ -7,11 +7,13 @@ mod cli;
 mod demo;
 mod detect;
 mod drift;
+mod incidents;
 mod ingest;
 mod lake;
 mod output;
 mod progress;
 mod query;
+mod recordings;
 mod watch;
 
 use std::process::ExitCode;
@@ -66,6 +68,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Detectors(cmd) => detect::detectors_command(cmd).await,
         cli::Command::Eval(args) => detect::eval(args).await,
         cli::Command::Drift(args) => drift::run(args).await,
+        cli::Command::Incidents(cmd) => incidents::run(cmd).await,
         cli::Command::Baseline(cmd) => baseline::run(cmd).await,
         cli::Command::Watch(args) => watch::run(args).await,
     }

@@ -23,7 +23,7 @@ fn stop_logging(role: &str, i: usize) -> Value {
             "principalId": format!("AROAEXAMPLE:{role}-fn"),
             "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{role}-fn"),
             "accountId": ACCOUNT,
-            "accessKeyId": "ASIAEXAMPLEWATCH",
+            "accessKeyId": key_of(role),
             "sessionContext": {
                 "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
                     "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
@@ -35,7 +35,7 @@ fn stop_logging(role: &str, i: usize) -> Value {
         "eventSource": "cloudtrail.amazonaws.com",
         "eventName": "StopLogging",
         "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.23",
+        "sourceIPAddress": ip_of(role),
         "userAgent": "aws-cli/2.15.30",
         "requestParameters": {"name": "main-trail"},
         "responseElements": null,
@@ -50,6 +50,23 @@ fn stop_logging(role: &str, i: usize) -> Value {
         "recipientAccountId": ACCOUNT,
         "eventCategory": "Management"
     })
+}
+
+/// Each role's session key and the address it is used from: each role is an intrusion of its
+/// own (roles named `shared-…` share one attacker's key and address: one intrusion).
+fn key_of(role: &str) -> String {
+    if role.starts_with("shared-") {
+        return "ASIAEXAMPLESHARED".into();
+    }
+    format!("ASIA{:016X}", xxhash_rust::xxh3::xxh3_64(role.as_bytes()))
+}
+
+fn ip_of(role: &str) -> String {
+    if role.starts_with("shared-") {
+        return "198.51.100.23".into();
+    }
+    let h = xxhash_rust::xxh3::xxh3_64(role.as_bytes());
+    format!("203.0.{}.{}", (h >> 8) % 250 + 1, h % 250 + 1)
 }
 
 /// A delivery file with the role's StopLogging and some ordinary calls.
@@ -838,4 +855,70 @@ async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
             .any(|r| r.as_str().unwrap().contains("invocations")),
         "{alert}"
     );
+}
+
+/// One intrusion, one alert: two roles' findings sharing the attacker's key and address that
+/// arrive together open one incident in one SNS message; a third, later, is one more message
+/// naming the same incident.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intrusion_is_one_alert_then_one_per_finding_added() {
+    let env = setup("incident").await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &env, "");
+    let mut alerts = Vec::new();
+    // Both files before the watch starts: its first poll sees them together.
+    for role in ["shared-a", "shared-b"] {
+        put(&env.s3, &env.bucket, &trail_key(role), trail_file(role)).await;
+    }
+    let watch = start(&config, &[]);
+    wait_alerts(&env, &mut alerts, 90, "the incident's first alert", |a| {
+        !a.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drain_alerts(&env, &mut alerts).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let attrs = &alerts[0].1["MessageAttributes"];
+    assert_eq!(attrs["incident_event"]["Value"], "opened", "{attrs}");
+    assert_eq!(attrs["finding_count"]["Value"], "2", "{attrs}");
+    let incident = attrs["incident_id"]["Value"].as_str().unwrap().to_string();
+    assert!(incident.starts_with("inc-"), "{incident}");
+    let subject = alerts[0].1["Subject"].as_str().unwrap();
+    assert!(
+        subject.contains(&format!("new incident {incident}")),
+        "{subject}"
+    );
+    let body: Value = serde_json::from_str(alerts[0].1["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body["unmapped"]["incident"]["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{body}"
+    );
+    // Later, the same attacker with a third role: one message, added to the incident.
+    put(
+        &env.s3,
+        &env.bucket,
+        &trail_key("shared-c"),
+        trail_file("shared-c"),
+    )
+    .await;
+    wait_alerts(&env, &mut alerts, 90, "the added finding", |a| a.len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drain_alerts(&env, &mut alerts).await;
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let attrs = &alerts[1].1["MessageAttributes"];
+    assert_eq!(attrs["incident_event"]["Value"], "finding-added", "{attrs}");
+    assert_eq!(attrs["incident_id"]["Value"], incident.as_str(), "{attrs}");
+    watch_kill(watch);
+    // `incidents list` over the watch's lake tells the same incident.
+    let lake = dir.path().join("lake").display().to_string();
+    let o = run(bin().args(["incidents", "list", "--json", "--lake", &lake]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let listed: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], incident.as_str());
+    assert_eq!(listed[0]["findings"].as_array().unwrap().len(), 3);
 }

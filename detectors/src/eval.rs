@@ -236,6 +236,70 @@ pub fn score(labels: &Labels, findings: &[Finding]) -> Report {
     }
 }
 
+/// A labelled real recording: the events captured while one attack technique ran (a Stratus
+/// Red Team detonation), or the example events of one technique (TrailDiscover's catalogue).
+#[derive(Debug, Clone, Serialize)]
+pub struct Recording {
+    /// The technique's id (`aws.persistence.iam-backdoor-role`, `T1098`).
+    pub technique: String,
+    pub name: String,
+    pub tactics: Vec<String>,
+    /// The CloudTrail event ids of its events.
+    pub event_ids: Vec<String>,
+}
+
+/// Whether the findings cite a recording's events, and which detectors do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cited {
+    pub technique: String,
+    pub name: String,
+    pub tactics: Vec<String>,
+    pub events: usize,
+    /// Its events that some finding's evidence names.
+    pub cited_events: usize,
+    pub detectors: Vec<String>,
+    pub caught: bool,
+}
+
+/// Per recording, the findings whose evidence names one of its events (by event id: a finding
+/// about something else at the same time does not count).
+pub fn cite(recordings: &[Recording], findings: &[Finding]) -> Vec<Cited> {
+    let mut by_event: std::collections::HashMap<&str, BTreeSet<&str>> =
+        std::collections::HashMap::new();
+    for f in findings {
+        for e in &f.evidence {
+            if let Some(id) = e.event_id.as_deref() {
+                by_event
+                    .entry(id)
+                    .or_default()
+                    .insert(f.detector_id.as_str());
+            }
+        }
+    }
+    recordings
+        .iter()
+        .map(|r| {
+            let mut detectors = BTreeSet::new();
+            let mut cited = 0;
+            for id in &r.event_ids {
+                if let Some(ds) = by_event.get(id.as_str()) {
+                    cited += 1;
+                    detectors.extend(ds.iter().map(|d| d.to_string()));
+                }
+            }
+            Cited {
+                technique: r.technique.clone(),
+                name: r.name.clone(),
+                tactics: r.tactics.clone(),
+                events: r.event_ids.len(),
+                cited_events: cited,
+                caught: cited > 0,
+                detectors: detectors.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,10 @@ pub struct Evidence {
     pub reason: Option<String>,
     pub account_id: Option<String>,
     pub region: Option<String>,
+    /// The severity this row calls for (`low` … `critical`), when the detector grades its rows
+    /// (a call traced to a Lambda function's credentials is graver than the same call by an
+    /// administrator); else the detector's.
+    pub severity: Option<String>,
 }
 
 /// One finding.
@@ -167,7 +171,12 @@ fn make(detector: &Detector, rows: &[Evidence], detected_at: i64) -> Finding {
         detector_id: m.id.clone(),
         title: m.title.clone(),
         description,
-        severity: m.severity,
+        // The gravest of its rows' severities, else the detector's.
+        severity: rows
+            .iter()
+            .filter_map(|r| Severity::parse(r.severity.as_deref()?))
+            .max()
+            .unwrap_or(m.severity),
         mitre: m.mitre.clone(),
         subject,
         first_seen: first,
@@ -322,7 +331,7 @@ impl Finding {
                 "last_seen_time": ms(self.last_seen),
                 "attacks": attacks,
             },
-            "actor": {"user": {"uid": self.actor_arn, "type": "AWS IAM role"}},
+            "actor": {"user": {"uid": self.actor_arn, "type": self.actor_arn.as_deref().map(principal_type)}},
             "cloud": {"provider": "AWS", "account": {"uid": self.account_id}, "region": self.region},
             "resources": resources,
             "observables": observables,
@@ -336,6 +345,18 @@ impl Finding {
                 "last_seen": iso(self.last_seen),
             },
         })
+    }
+}
+
+/// What kind of principal an ARN names, as the actor's `type`.
+fn principal_type(arn: &str) -> &'static str {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+    match resource.split('/').next().unwrap_or("") {
+        "user" => "AWS IAM user",
+        "role" | "assumed-role" => "AWS IAM role",
+        "federated-user" => "AWS federated user",
+        "root" => "AWS account root user",
+        _ => "AWS principal",
     }
 }
 

@@ -76,6 +76,13 @@ pub const MERGED: &[Merge] = &[
         maxes: &["logs_to"],
     },
     Merge {
+        // One row per grant: the same rows from any set of files, so merging is a union.
+        view: "credential_grants",
+        sums: &[],
+        mins: &[],
+        maxes: &[],
+    },
+    Merge {
         view: "daily_calls",
         sums: &["calls"],
         mins: &[],

@@ -2,7 +2,8 @@
 //! trailhound's SQL functions ([`udf`]) and views ([`views`]), the detector registry
 //! ([`registry`]), its runner ([`runner`]: one detector; [`run`]: a set of them, the way every
 //! command and the watch run them) and golden tests ([`golden`]), findings
-//! ([`finding`], [`store`]) and their evaluation against labelled attacks ([`eval`]), the
+//! ([`finding`], [`store`]) grouped into intrusions ([`incident`]) and their evaluation
+//! against labelled attacks and real recordings ([`eval`]), the
 //! behaviour baseline ([`baseline`]), the IAM policy model ([`iam`]) and the reports for people
 //! rendered from them ([`report`]).
 
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod finding;
 pub mod golden;
 pub mod iam;
+pub mod incident;
 pub mod incremental;
 pub mod registry;
 pub mod report;

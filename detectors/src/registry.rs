@@ -49,6 +49,18 @@ impl Severity {
         }
     }
 
+    /// `low`, `High`, …: a severity by name (any case).
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "informational" | "info" => Some(Severity::Informational),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
     /// OCSF `severity` caption.
     pub fn caption(self) -> &'static str {
         match self {

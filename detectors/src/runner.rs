@@ -52,6 +52,7 @@ pub const OPTIONAL_COLUMNS: &[&str] = &[
     "reason",
     "account_id",
     "region",
+    "severity",
 ];
 
 fn sql_error(d: &Detector, what: &str, e: &datafusion::error::DataFusionError) -> Error {
@@ -208,6 +209,7 @@ pub fn evidence(batches: &[RecordBatch]) -> Result<Vec<Evidence>, arrow::error::
                 reason: get(12, i),
                 account_id: get(13, i),
                 region: get(14, i),
+                severity: get(15, i),
             });
         }
     }

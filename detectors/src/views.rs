@@ -97,6 +97,8 @@ pub(crate) async fn register_except(
 pub const MATERIALIZED: &[&str] = &[
     "lambda_runtime_calls",
     "lambda_roles",
+    "credential_grants",
+    "credential_lineage",
     "lambda_functions",
     "api_first_use",
     "lambda_hourly",

@@ -96,6 +96,11 @@ pub fn event(
             | IamAttachRolePolicy
             | IamCreateAccessKey
             | IamCreateUser
+            | IamAttachUserPolicy
+            | IamCreateLoginProfile
+            | IamUpdateAssumeRolePolicy
+            | IamCreateRole
+            | IamPutRolePolicy
     );
     let event_region = if global { "us-east-1" } else { region };
     let service = source.trim_end_matches(".amazonaws.com");
@@ -248,9 +253,94 @@ pub fn event(
         StsGetCallerIdentity => (true, Value::Null, Value::Null),
         IamListRoles | IamListUsers => (true, Value::Null, Value::Null),
         IamListAttachedRolePolicies => (true, json!({"roleName": resource}), Value::Null),
-        IamAttachRolePolicy => (
+        // `role` or `role|policy ARN` (AdministratorAccess when none is named).
+        IamAttachRolePolicy => {
+            let (role, policy) = resource
+                .split_once('|')
+                .unwrap_or((resource, "arn:aws:iam::aws:policy/AdministratorAccess"));
+            (
+                false,
+                json!({"roleName": role, "policyArn": policy}),
+                Value::Null,
+            )
+        }
+        // `user|policy ARN`.
+        IamAttachUserPolicy => {
+            let (user, policy) = resource
+                .split_once('|')
+                .unwrap_or((resource, "arn:aws:iam::aws:policy/AdministratorAccess"));
+            (
+                false,
+                json!({"userName": user, "policyArn": policy}),
+                Value::Null,
+            )
+        }
+        IamCreateLoginProfile => (
             false,
-            json!({"roleName": resource, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            json!({"userName": resource, "passwordResetRequired": false}),
+            json!({"loginProfile": {"userName": resource, "createDate": aws_date(time_ms),
+                   "passwordResetRequired": false}}),
+        ),
+        // `role|account`: the role's trust extended to another account, as a backdoor does
+        // (the EC2 service trust it had is kept).
+        IamUpdateAssumeRolePolicy => {
+            let (role, other) = resource.split_once('|').unwrap_or((resource, account));
+            let document = json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{other}:root")}, "Action": "sts:AssumeRole"},
+            ]});
+            (
+                false,
+                json!({"roleName": role, "policyDocument": serde_json::to_string_pretty(&document).unwrap_or_default()}),
+                Value::Null,
+            )
+        }
+        // A function's new role: trusted by Lambda alone.
+        IamCreateRole => {
+            let document = json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            ]});
+            (
+                false,
+                json!({"roleName": resource, "path": "/service-role/",
+                       "assumeRolePolicyDocument": document.to_string()}),
+                json!({"role": {"path": "/service-role/", "roleName": resource,
+                       "roleId": ids::unique_id(rng, "AROA"),
+                       "arn": format!("arn:aws:iam::{account}:role/service-role/{resource}"),
+                       "createDate": aws_date(time_ms),
+                       "assumeRolePolicyDocument": document.to_string()}}),
+            )
+        }
+        // `role|table`: a policy scoped to one table.
+        IamPutRolePolicy => {
+            let (role, table) = resource.split_once('|').unwrap_or((resource, "orders"));
+            let document = json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+                "Resource": format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
+            }]});
+            (
+                false,
+                json!({"roleName": role, "policyName": format!("{table}-access"),
+                       "policyDocument": document.to_string()}),
+                Value::Null,
+            )
+        }
+        // `snapshot|account`: an EBS snapshot shared with another account.
+        Ec2ModifySnapshotAttribute => {
+            let (snapshot, other) = resource.split_once('|').unwrap_or((resource, account));
+            (
+                false,
+                json!({"snapshotId": snapshot, "attributeType": "CREATE_VOLUME_PERMISSION",
+                       "createVolumePermission": {"add": {"items": [{"userId": other}]}}}),
+                json!({"requestId": ids::uuid(rng), "_return": true}),
+            )
+        }
+        // Every secret at once: a filter on a tag key that never exists matches all (the
+        // catch-all filter Stratus Red Team documents).
+        SecretsBatchGetSecretValue => (
+            true,
+            json!({"filters": [{"key": "tag-key", "values": ["!tagKeyThatWillNeverExist"]}]}),
             Value::Null,
         ),
         IamCreateAccessKey => (

@@ -378,6 +378,22 @@ impl Sim<'_> {
         at: i64,
         outcome: Outcome,
     ) -> String {
+        let ev = self.emit_event(hour, rng, api, resource, actor, at, outcome);
+        ev["eventID"].as_str().unwrap_or("").to_string()
+    }
+
+    /// [`Self::emit`], returning the whole event.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_event(
+        &mut self,
+        hour: &mut Hour,
+        rng: &mut ChaCha8Rng,
+        api: Api,
+        resource: &str,
+        actor: &Actor,
+        at: i64,
+        outcome: Outcome,
+    ) -> Value {
         let ev = event(
             rng,
             api,
@@ -399,7 +415,8 @@ impl Sim<'_> {
                 used.insert("iam:PassRole".to_string());
             }
         }
-        self.record(hour, &ev, at)
+        self.record(hour, &ev, at);
+        ev
     }
 
     fn widen(&mut self, label: usize, from: i64, to: i64) {
@@ -469,15 +486,39 @@ impl Sim<'_> {
             attacks::Step::Every(ms) => ms,
             attacks::Step::TenMinutes => 600_000 / calls.len().max(1) as i64,
         };
-        for (i, (api, resource, granted)) in calls.into_iter().enumerate() {
-            let actor = match attack.by {
-                // The function's own credentials, used from elsewhere.
-                By::Stolen { ip, user_agent } => Actor {
+        // The IAM user the attack created and the key it gave it, once both exist.
+        let mut created: (Option<String>, Option<String>) = (None, None);
+        for (i, (api, resource, granted, as_created)) in calls.into_iter().enumerate() {
+            let actor = if as_created {
+                let (Some(user), Some(key)) = (&created.0, &created.1) else {
+                    continue;
+                };
+                let ip = match attack.by {
+                    By::Stolen { ip, .. } => ip,
+                    _ => attacks::ATTACKER_IPS[0],
+                };
+                Actor {
+                    identity: serde_json::json!({
+                        "type": "IAMUser",
+                        "principalId": format!("AIDA{}", &key[4..]),
+                        "arn": format!("arn:aws:iam::{acct}:user/{user}"),
+                        "accountId": acct,
+                        "accessKeyId": key,
+                        "userName": user,
+                    }),
                     ip: ip.to_string(),
-                    user_agent: user_agent.to_string(),
-                    ..self.actor_for(fi, &env, api)
-                },
-                _ => self.actor_for(fi, &env, api),
+                    user_agent: attacks::ATTACKER_SDK.to_string(),
+                }
+            } else {
+                match attack.by {
+                    // The function's own credentials, used from elsewhere.
+                    By::Stolen { ip, user_agent } => Actor {
+                        ip: ip.to_string(),
+                        user_agent: user_agent.to_string(),
+                        ..self.actor_for(fi, &env, api)
+                    },
+                    _ => self.actor_for(fi, &env, api),
+                }
             };
             let outcome = if granted {
                 Outcome::Ok
@@ -485,7 +526,19 @@ impl Sim<'_> {
                 Outcome::AccessDenied
             };
             let at = t0 + i as i64 * step + rng.random_range(0..3_000);
-            let id = self.emit(hour, rng, api, &resource, &actor, at, outcome);
+            let ev = self.emit_event(hour, rng, api, &resource, &actor, at, outcome);
+            if outcome == Outcome::Ok && !as_created {
+                match api {
+                    Api::IamCreateUser => created.0 = Some(resource.clone()),
+                    Api::IamCreateAccessKey => {
+                        created.1 = ev["responseElements"]["accessKey"]["accessKeyId"]
+                            .as_str()
+                            .map(str::to_string)
+                    }
+                    _ => {}
+                }
+            }
+            let id = ev["eventID"].as_str().unwrap_or("").to_string();
             self.labels[p.label].event_ids.push(id);
             self.widen(p.label, at, at);
         }

@@ -277,9 +277,61 @@ impl Sim<'_> {
                 self.emit(hour, rng, api, &f, &actor, at, Outcome::Ok);
             }
         }
-        // Deployments: most afternoons, one to three functions.
+        // Ordinary IAM work by the first admin, on the third day: a user with a read-only
+        // policy and an access key for a reporting export, and a function role's policy widened
+        // to one more table.
+        let day = (hour_start - self.opts.start_ms).div_euclid(24 * HOUR_MS);
         let hod = (hour_start / HOUR_MS).rem_euclid(24);
-        if hod == 15 && rng.random_bool(0.7) {
+        if day == 2
+            && hod == 10
+            && let Some(a) = self.account.admins.first().cloned()
+        {
+            let role_arn = format!(
+                "arn:aws:iam::{acct}:role/aws-reserved/sso.amazonaws.com/{}",
+                a.role_name
+            );
+            let key = format!(
+                "ASIA{}",
+                &xxhash_rust::xxh3::xxh3_64(format!("{}{day_start}", a.session).as_bytes())
+                    .to_string()[..16]
+            );
+            let actor = Actor {
+                identity: assumed_role(
+                    &acct,
+                    &role_arn,
+                    &a.role_name,
+                    &a.role_id,
+                    &a.session,
+                    &key,
+                    day_start + 8 * HOUR_MS,
+                    false,
+                ),
+                ip: a.ip.clone(),
+                user_agent: a.user_agent.clone(),
+            };
+            let role = self.account.roles[self.account.functions[0].role]
+                .name
+                .clone();
+            let work = [
+                (Api::IamCreateUser, "reporting-export".to_string()),
+                (
+                    Api::IamAttachUserPolicy,
+                    "reporting-export|arn:aws:iam::aws:policy/ReadOnlyAccess".to_string(),
+                ),
+                (Api::IamCreateAccessKey, "reporting-export".to_string()),
+                (Api::IamPutRolePolicy, format!("{role}|audit-log")),
+            ];
+            for (i, (api, resource)) in work.iter().enumerate() {
+                let at = hour_start + 5 * 60_000 + i as i64 * 45_000;
+                self.emit(hour, rng, *api, resource, &actor, at, Outcome::Ok);
+            }
+        }
+        // Deployments: most afternoons, one to three functions. On the fifth day the pipeline
+        // also creates a new function with its role, and on the sixth changes a function
+        // role's policy.
+        let new_function = day == 4 && hod == 15;
+        let role_change = day == 5 && hod == 15;
+        if hod == 15 && (new_function || role_change || rng.random_bool(0.7)) {
             let ci = self.account.ci.clone();
             let at = hour_start + rng.random_range(0..30 * 60_000);
             let role_arn = format!("arn:aws:iam::{acct}:role/{}", ci.role_name);
@@ -322,6 +374,42 @@ impl Sim<'_> {
                 ip: ci.ip.clone(),
                 user_agent: ci.user_agent.clone(),
             };
+            if new_function {
+                let role = "reports-api-role";
+                let work = [
+                    (Api::IamCreateRole, role.to_string()),
+                    (
+                        Api::IamAttachRolePolicy,
+                        format!(
+                            "{role}|arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                        ),
+                    ),
+                    (Api::IamPutRolePolicy, format!("{role}|reports")),
+                    (
+                        Api::LambdaCreateFunction,
+                        format!("reports-api|arn:aws:iam::{acct}:role/service-role/{role}"),
+                    ),
+                ];
+                for (i, (api, resource)) in work.iter().enumerate() {
+                    let t = at + 5_000 + i as i64 * 3_000;
+                    self.emit(hour, rng, *api, resource, &actor, t, Outcome::Ok);
+                }
+            }
+            if role_change {
+                let role = self.account.roles[self.account.functions[0].role]
+                    .name
+                    .clone();
+                let t = at + 5_000;
+                self.emit(
+                    hour,
+                    rng,
+                    Api::IamPutRolePolicy,
+                    &format!("{role}|orders-archive"),
+                    &actor,
+                    t,
+                    Outcome::Ok,
+                );
+            }
             let n = rng.random_range(1..=3.min(self.account.functions.len()));
             let targets: Vec<String> = self
                 .account

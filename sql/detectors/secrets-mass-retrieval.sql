@@ -1,5 +1,7 @@
 -- One principal (one session of a role: functions sharing a role are apart) reading many
--- different secrets or parameters within minutes. A function reads the few it is configured
+-- different secrets, parameters or instances' Windows passwords (GetPasswordData) within
+-- minutes; attempts refused count too. Critical when the credentials trace back to a Lambda
+-- function (`cloudtrail_lineage`), whose name the finding then carries. A function reads the few it is configured
 -- with; reading ten or more distinct ones in ten minutes is harvesting. A call naming several (GetParameters, BatchGetSecretValue with a list) counts
 -- each name; a BatchGetSecretValue by filter reads every secret that matches and counts as ten.
 WITH reads AS (
@@ -10,7 +12,8 @@ WITH reads AS (
             json_get_str(request_parameters, 'name'),
             json_get_str(request_parameters, 'path'),
             json_get_json(request_parameters, 'secretIdList'),
-            json_get_json(request_parameters, 'names')
+            json_get_json(request_parameters, 'names'),
+            json_get_str(request_parameters, 'instanceId')
         ) AS secret,
         CASE
             WHEN json_get_json(request_parameters, 'filters') IS NOT NULL THEN 10
@@ -18,11 +21,12 @@ WITH reads AS (
                           json_length(json_get_json(request_parameters, 'names')),
                           1)
         END AS secrets_read
-    FROM cloudtrail c
+    FROM cloudtrail_lineage c
     WHERE (event_source = 'secretsmanager.amazonaws.com'
            AND event_name IN ('GetSecretValue', 'BatchGetSecretValue'))
        OR (event_source = 'ssm.amazonaws.com'
            AND event_name IN ('GetParameter', 'GetParameters', 'GetParametersByPath', 'GetParameterHistory'))
+       OR (event_source = 'ec2.amazonaws.com' AND event_name = 'GetPasswordData')
 ),
 marked AS (
     SELECT
@@ -49,7 +53,7 @@ SELECT
     actor_arn AS subject,
     event_time,
     actor_arn,
-    session_name AS function_name,
+    coalesce(origin_function, session_name) AS function_name,
     event_id,
     source_uri,
     source_record_index,
@@ -61,6 +65,9 @@ SELECT
     error_code,
     account_id,
     region,
-    CAST(distinct_secrets AS VARCHAR) || ' distinct secrets or parameters read within 10 minutes' AS reason
+    CAST(distinct_secrets AS VARCHAR) || ' distinct secrets, parameters or instance passwords read within 10 minutes'
+        || coalesce('; credentials trace to Lambda function ' || origin_function
+                    || ' (' || origin_path || ')', '') AS reason,
+    CASE WHEN origin_function IS NOT NULL THEN 'critical' END AS severity
 FROM counted
 WHERE distinct_secrets >= 10

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use detectors::finding::Finding;
+use detectors::incident::Member;
 use pipeline::sink::{Message, SNS_MAX_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,6 +34,12 @@ pub struct Entry {
     pub first_seen: i64,
     pub last_seen: i64,
     pub alerted_at: i64,
+    /// The incident it was alerted under, and what grouping it needs (records written before
+    /// incidents have neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<Member>,
 }
 
 /// The findings alerted, kept in `<state_dir>/alerted.json`.
@@ -118,7 +125,7 @@ impl Alerted {
         true
     }
 
-    pub fn insert(&mut self, f: &Finding, now: i64) {
+    pub fn insert(&mut self, f: &Finding, now: i64, incident: Option<&str>) {
         let i = self.entries.len();
         self.entries.push(Entry {
             uid: f.uid.clone(),
@@ -127,6 +134,8 @@ impl Alerted {
             first_seen: f.first_seen,
             last_seen: f.last_seen,
             alerted_at: now,
+            incident: incident.map(str::to_string),
+            member: Some(Member::from(f)),
         });
         self.by_uid.insert(f.uid.clone(), i);
         self.by_subject
@@ -298,8 +307,35 @@ impl Spool {
 /// A finding as an alert: the OCSF object as the body (its evidence cut, with a pointer to
 /// the whole finding in the lake, when it would not fit in `max_bytes`), a subject line and
 /// the attributes subscribers filter on.
+#[cfg(test)]
 pub fn render(f: &Finding, lake: &str, max_bytes: usize) -> Message {
+    render_in(f, None, lake, max_bytes)
+}
+
+/// What an alert says about the incident its finding belongs to.
+pub struct InIncident<'a> {
+    pub id: &'a str,
+    /// `opened` (the first alert of an incident, for every finding it has so far) or
+    /// `finding-added`.
+    pub event: &'a str,
+    /// The incident's other findings this alert stands for (an incident opened with several).
+    pub others: &'a [&'a Finding],
+}
+
+/// [`render`], as part of an incident: its id and event as attributes and in the subject,
+/// and in the body (`unmapped.incident`) the id, the event and the other findings it stands
+/// for (uid, detector, severity, summary).
+pub fn render_in(
+    f: &Finding,
+    incident: Option<&InIncident<'_>>,
+    lake: &str,
+    max_bytes: usize,
+) -> Message {
     let mut attributes = BTreeMap::new();
+    if let Some(i) = incident {
+        attributes.insert("incident_id".to_string(), i.id.to_string());
+        attributes.insert("incident_event".to_string(), i.event.to_string());
+    }
     attributes.insert("severity".to_string(), f.severity.caption().to_string());
     attributes.insert("detector".to_string(), f.detector_id.clone());
     attributes.insert("finding_uid".to_string(), f.uid.clone());
@@ -315,10 +351,31 @@ pub fn render(f: &Finding, lake: &str, max_bytes: usize) -> Message {
     for v in attributes.values_mut() {
         truncate(v, 1024);
     }
+    let severity = incident
+        .and_then(|i| i.others.iter().map(|o| o.severity).max())
+        .map_or(f.severity, |s| s.max(f.severity));
+    if let Some(i) = incident {
+        attributes.insert("severity".to_string(), severity.caption().to_string());
+        attributes.insert(
+            "finding_count".to_string(),
+            (1 + i.others.len()).to_string(),
+        );
+    }
+    let what = match incident {
+        Some(i) if i.event == "opened" && !i.others.is_empty() => format!(
+            "new incident {}: {} and {} more",
+            i.id,
+            f.title,
+            i.others.len()
+        ),
+        Some(i) if i.event == "opened" => format!("new incident {}: {}", i.id, f.title),
+        Some(i) => format!("incident {}: {}", i.id, f.title),
+        None => f.title.clone(),
+    };
     let mut subject = format!(
         "[{}] {}{}",
-        f.severity.caption(),
-        f.title,
+        severity.caption(),
+        what,
         f.function_names
             .first()
             .map(|n| format!(": {n}"))
@@ -343,6 +400,16 @@ pub fn render(f: &Finding, lake: &str, max_bytes: usize) -> Message {
         .sum();
     let budget = max_bytes.min(SNS_MAX_BYTES).saturating_sub(attr_bytes);
     let mut o = f.to_ocsf();
+    if let Some(i) = incident {
+        o["unmapped"]["incident"] = json!({
+            "id": i.id,
+            "event": i.event,
+            "findings": std::iter::once(f).chain(i.others.iter().copied()).map(|x| json!({
+                "uid": x.uid, "detector": x.detector_id, "severity": x.severity.caption(),
+                "first_seen": x.first_seen.div_euclid(1000), "summary": x.summary(),
+            })).collect::<Vec<_>>(),
+        });
+    }
     let mut body = o.to_string();
     if body.len() > budget {
         let pointer = json!({
@@ -455,7 +522,7 @@ mod tests {
         let mut changed = false;
         let f = finding("u1", "role-a", 10 * HOUR, 10 * HOUR + 60, 1);
         assert!(a.is_new(&f, HOUR, &mut changed));
-        a.insert(&f, 0);
+        a.insert(&f, 0, None);
         assert!(!a.is_new(&f, HOUR, &mut changed));
         // Late events moved its start into the previous dedup bucket: another uid, same incident.
         let wider = finding("u2", "role-a", 10 * HOUR - 600, 10 * HOUR + 60, 2);
@@ -478,7 +545,7 @@ mod tests {
             &mut changed
         ));
         // Forgetting what ended before the horizon.
-        a.insert(&finding("u4", "role-a", 14 * HOUR, 14 * HOUR, 1), 0);
+        a.insert(&finding("u4", "role-a", 14 * HOUR, 14 * HOUR, 1), 0, None);
         assert!(a.forget_before(12 * HOUR));
         assert_eq!(a.len(), 1);
         assert!(a.aliases.is_empty());

@@ -7,7 +7,9 @@ use std::time::Instant;
 use detectors::finding::Finding;
 use pipeline::sink::{SNS_MAX_BYTES, Sink};
 
-use super::alerts::{self, Spool, render};
+use detectors::incident::Member;
+
+use super::alerts::{self, InIncident, Spool};
 use super::{Watch, failpoint, now_micros};
 
 /// Alerts handed to one sink in one poll at most.
@@ -56,6 +58,9 @@ fn backoff_secs(failures: u32) -> u64 {
 
 impl Watch {
     /// Queue the findings not alerted before on every sink, then remember them as alerted.
+    /// Findings are grouped into incidents with those alerted before
+    /// ([`detectors::incident`]): a new incident is one alert for all of its findings so far,
+    /// and each finding added to an incident alerted before is one more.
     pub(super) async fn alert(&mut self, findings: Vec<Finding>) -> anyhow::Result<()> {
         let now = now_micros();
         let mut changed = false;
@@ -73,17 +78,85 @@ impl Watch {
             }
         }
         let lake = self.lake.uri();
-        for f in &fresh {
-            let message = render(f, &lake, SNS_MAX_BYTES - 1024);
-            for out in &self.outs {
-                out.spool.put(&message, now)?;
+        // The incidents: the findings alerted before (with the incident each went out under)
+        // and the new ones, grouped together.
+        let mut members: Vec<Member> = Vec::new();
+        let mut alerted_under: HashMap<&str, &str> = HashMap::new();
+        for e in &self.alerted.entries {
+            if let (Some(m), Some(i)) = (&e.member, &e.incident) {
+                members.push(m.clone());
+                alerted_under.insert(e.uid.as_str(), i.as_str());
+            }
+        }
+        members.extend(fresh.iter().map(|f| Member::from(*f)));
+        let infrastructure = detectors::incident::addresses(
+            self.history
+                .rows("lambda_runtime_calls")
+                .unwrap_or_default(),
+        );
+        let mut queued: Vec<(&Finding, String)> = Vec::new();
+        let mut messages = 0usize;
+        for incident in detectors::incident::group(&members, &infrastructure) {
+            let new_here: Vec<&Finding> = incident
+                .findings
+                .iter()
+                .filter_map(|m| fresh.iter().find(|f| f.uid == m.uid).copied())
+                .collect();
+            if new_here.is_empty() {
+                continue;
+            }
+            // The id it was first alerted under, when it was (an incident keeps its id).
+            let earlier = incident
+                .findings
+                .iter()
+                .find_map(|m| alerted_under.get(m.uid.as_str()).copied());
+            match earlier {
+                Some(id) => {
+                    for f in &new_here {
+                        let message = alerts::render_in(
+                            f,
+                            Some(&InIncident {
+                                id,
+                                event: "finding-added",
+                                others: &[],
+                            }),
+                            &lake,
+                            SNS_MAX_BYTES - 1024,
+                        );
+                        for out in &self.outs {
+                            out.spool.put(&message, now)?;
+                        }
+                        messages += 1;
+                        queued.push((f, id.to_string()));
+                    }
+                }
+                None => {
+                    let (first, others) = new_here.split_first().expect("not empty");
+                    let message = alerts::render_in(
+                        first,
+                        Some(&InIncident {
+                            id: &incident.id,
+                            event: "opened",
+                            others,
+                        }),
+                        &lake,
+                        SNS_MAX_BYTES - 1024,
+                    );
+                    for out in &self.outs {
+                        out.spool.put(&message, now)?;
+                    }
+                    messages += 1;
+                    for f in &new_here {
+                        queued.push((f, incident.id.clone()));
+                    }
+                }
             }
         }
         if !fresh.is_empty() {
             failpoint("watch-after-spool");
         }
-        for f in &fresh {
-            self.alerted.insert(f, now);
+        for (f, incident) in &queued {
+            self.alerted.insert(f, now, Some(incident));
             changed = true;
         }
         if self.alerted.forget_before(now - self.config.horizon.0) {
@@ -93,10 +166,10 @@ impl Watch {
             self.alerted.save(&self.state_dir.join("alerted.json"))?;
         }
         if !fresh.is_empty() {
-            tracing::info!(new = fresh.len(), "alerts queued");
+            tracing::info!(new = fresh.len(), alerts = messages, "alerts queued");
         }
         self.status.findings_total += fresh.len() as u64;
-        self.status.alerts_queued_total += (fresh.len() * self.outs.len()) as u64;
+        self.status.alerts_queued_total += (messages * self.outs.len()) as u64;
         Ok(())
     }
 

@@ -729,6 +729,7 @@ async fn attach_evidence(ctx: &SessionContext, findings: &mut [Finding]) -> Resu
                     reason: opt(11, i).map(|s| format!("invocation {s}")),
                     account_id: f.account_id.clone(),
                     region: None,
+                    severity: None,
                 };
                 if is_call {
                     ips.extend(e.source_ip_address.clone());

@@ -120,6 +120,11 @@ pub enum Call {
     },
     /// The function's own calls (always allowed), then its cold-start calls when `init`.
     Own { count: Count, init: bool },
+    /// A call by the IAM user the attack created (its `IamCreateUser`), with the access key
+    /// its `IamCreateAccessKey` returned, from the attacker's address: the later steps of an
+    /// intrusion are done by what the attacker created, not by the function's role. Left out
+    /// when the user could not be created.
+    AsCreated { api: Api, resource: &'static str },
 }
 
 impl Call {
@@ -161,8 +166,9 @@ pub struct Victim<'a> {
 const SECRETS: [&str; 5] = ["db", "api", "partner", "smtp", "vault"];
 
 impl Attack {
-    /// The calls against `on`, in order: API, resource and whether it is allowed.
-    pub fn calls(&self, on: &Victim) -> Vec<(Api, String, bool)> {
+    /// The calls against `on`, in order: API, resource, whether it is allowed, and whether the
+    /// user the attack created makes it ([`Call::AsCreated`]).
+    pub fn calls(&self, on: &Victim) -> Vec<(Api, String, bool, bool)> {
         let mut out = Vec::new();
         for call in self.calls {
             match *call {
@@ -174,7 +180,7 @@ impl Attack {
                 } => {
                     for i in 0..times {
                         let granted = granted == Granted::Always || on.wide;
-                        out.push((api, fill(resource, on, i), granted));
+                        out.push((api, fill(resource, on, i), granted, false));
                     }
                 }
                 Call::Own { count, init } => {
@@ -186,14 +192,18 @@ impl Attack {
                     if !own.is_empty() {
                         for i in 0..n {
                             let c = &own[i % own.len()];
-                            out.push((c.api, c.resource.clone(), true));
+                            out.push((c.api, c.resource.clone(), true, false));
                         }
                     }
                     if init {
                         for c in &on.function.init_calls {
-                            out.push((c.api, c.resource.clone(), true));
+                            out.push((c.api, c.resource.clone(), true, false));
                         }
                     }
+                }
+                // An administrator's user may do anything.
+                Call::AsCreated { api, resource } => {
+                    out.push((api, fill(resource, on, 0), true, true))
                 }
             }
         }
@@ -388,6 +398,7 @@ mod tests {
         assert!(recon.contains(&(
             Api::IamListAttachedRolePolicies,
             "orders-role".into(),
+            false,
             false
         )));
 
@@ -399,12 +410,29 @@ mod tests {
         assert_eq!(secrets[7].1, "prod/api-06/credentials");
         assert!(secrets.iter().all(|c| c.2));
 
+        // The intrusion: the function's credentials create an administrator user with a key,
+        // and that user does the rest.
         let escalation = attack(Kind::PrivilegeEscalation).calls(&on);
+        let apis: Vec<(Api, bool)> = escalation.iter().map(|c| (c.0, c.3)).collect();
         assert_eq!(
-            escalation[0].1,
-            "support-tools-sync|arn:aws:iam::123456789012:role/orders-role"
+            apis,
+            [
+                (Api::StsGetCallerIdentity, false),
+                (Api::IamCreateUser, false),
+                (Api::IamAttachUserPolicy, false),
+                (Api::IamCreateAccessKey, false),
+                (Api::StsGetCallerIdentity, true),
+                (Api::IamUpdateAssumeRolePolicy, true),
+                (Api::Ec2ModifySnapshotAttribute, true),
+                (Api::SecretsBatchGetSecretValue, true),
+                (Api::CloudTrailPutEventSelectors, true),
+            ]
         );
-        assert_eq!(escalation[1].1, "billing");
+        assert_eq!(
+            escalation[2].1,
+            "orders-role-backup|arn:aws:iam::aws:policy/AdministratorAccess"
+        );
+        assert_eq!(escalation[5].1, "orders-role|210987654321");
 
         // The function's own calls: one round and its cold-start calls, six rounds, a burst.
         let exfil = attack(Kind::CredentialExfiltration).calls(&on);
