@@ -151,6 +151,11 @@ fn stratus(dir: &Path) -> anyhow::Result<Vec<Batch>> {
     Ok(batches)
 }
 
+/// An event's source and name.
+type EventKey = (String, String);
+/// A MITRE ATT&CK technique's id and name.
+type Technique = (String, String);
+
 /// TrailDiscover: the examples unwrapped into one file, one recording per MITRE technique.
 fn traildiscover(dir: &Path, work: &Path) -> anyhow::Result<Vec<Batch>> {
     let catalog_path = dir.join("events_catalog.json");
@@ -160,10 +165,8 @@ fn traildiscover(dir: &Path, work: &Path) -> anyhow::Result<Vec<Batch>> {
     )
     .with_context(|| format!("parsing {}", catalog_path.display()))?;
     // (event source, event name) → [(technique, name)], tactics
-    let mut techniques: std::collections::HashMap<
-        (String, String),
-        (Vec<(String, String)>, Vec<String>),
-    > = std::collections::HashMap::new();
+    let mut techniques: std::collections::HashMap<EventKey, (Vec<Technique>, Vec<String>)> =
+        std::collections::HashMap::new();
     for c in catalog.as_array().into_iter().flatten() {
         let key = (
             c.get("eventSource")

@@ -170,12 +170,36 @@ fn every_attack_is_labelled_and_in_the_lake() {
                 rows[0]["n"], events as u64,
                 "{kind}: every labelled event is in the lake"
             );
-            assert_eq!(rows[0]["actors"], 1, "{kind}: one principal");
-            assert_eq!(rows[0]["actor"], role, "{kind}: as the function's role");
-            assert_eq!(
-                rows[0]["session"], a["function"],
-                "{kind}: in the function's session"
-            );
+            if kind == "privilege-escalation" {
+                // The intrusion: the function's role, then the IAM user it created (its
+                // name after the role's), with that user's own access key.
+                let role_name = role.rsplit('/').next().unwrap();
+                let user = format!("arn:aws:iam::123456789012:user/{role_name}-backup");
+                assert_eq!(rows[0]["actors"], 2, "{kind}: the role and its user");
+                let by = query(
+                    &lake,
+                    &format!(
+                        "SELECT actor_arn, count(*) AS n, min(session_name) AS session,
+                                min(user_identity_access_key_id) AS key
+                         FROM cloudtrail WHERE event_id IN ({}) GROUP BY actor_arn",
+                        quoted(a, "event_ids")
+                    ),
+                );
+                let of = |arn: &str| by.iter().find(|r| r["actor_arn"] == arn).unwrap();
+                assert_eq!(of(role)["session"], a["function"], "{kind}: {by:?}");
+                assert_eq!(of(&user)["n"], 5, "{kind}: {by:?}");
+                assert!(
+                    of(&user)["key"].as_str().unwrap().starts_with("AKIA"),
+                    "{by:?}"
+                );
+            } else {
+                assert_eq!(rows[0]["actors"], 1, "{kind}: one principal");
+                assert_eq!(rows[0]["actor"], role, "{kind}: as the function's role");
+                assert_eq!(
+                    rows[0]["session"], a["function"],
+                    "{kind}: in the function's session"
+                );
+            }
         }
     }
 
@@ -247,10 +271,13 @@ fn every_attack_is_labelled_and_in_the_lake() {
     assert!(
         names(by_kind["privilege-escalation"]).is_superset(
             &[
-                "CreateFunction20150331",
-                "AttachRolePolicy",
+                "CreateUser",
+                "AttachUserPolicy",
                 "CreateAccessKey",
-                "CreateUser"
+                "UpdateAssumeRolePolicy",
+                "ModifySnapshotAttribute",
+                "BatchGetSecretValue",
+                "PutEventSelectors"
             ]
             .map(String::from)
             .into()
