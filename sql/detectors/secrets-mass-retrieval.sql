@@ -5,8 +5,12 @@
 -- with; reading ten or more distinct ones in ten minutes is harvesting. A call naming several (GetParameters, BatchGetSecretValue with a list) counts
 -- each name; a BatchGetSecretValue by filter reads every secret that matches and counts as ten.
 WITH reads AS (
+    -- Only the columns used below (through the window sorts, every column of the events
+    -- would be carried along).
     SELECT
-        c.*,
+        event_time, actor_arn, session_name, event_id, source_uri, source_record_index,
+        source_ip_address, user_agent, user_identity_access_key_id, event_source, event_name,
+        error_code, account_id, region, origin_function, origin_path,
         coalesce(
             json_get_str(request_parameters, 'secretId'),
             json_get_str(request_parameters, 'name'),
