@@ -303,6 +303,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         score.true_findings,
         lake_dir.join("findings").display()
     );
+    // The same findings per intrusion (the lake's findings table now holds them all).
+    let members: Vec<detectors::incident::Member> = findings
+        .iter()
+        .map(detectors::incident::Member::from)
+        .collect();
+    let infrastructure = detectors::incident::addresses(
+        &detectors::session::run_sql(
+            &ctx,
+            "SELECT DISTINCT source_ip_address FROM lambda_runtime_calls",
+        )
+        .await?,
+    );
+    let incidents = detectors::incident::group(&members, &infrastructure);
+    println!(
+        "   {} incidents: findings that share a credential lineage, key, principal, function or address",
+        incidents.len()
+    );
 
     let mut rows = Vec::new();
     let mut report = Vec::new();
@@ -417,6 +434,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("   ground truth:  {}", data.join("labels.json").display());
     println!(
         "   findings:      trailhound detect --lake {} --no-write   (OCSF JSON: --format json)",
+        lake_dir.display()
+    );
+    println!(
+        "   incidents:     trailhound incidents list --lake {}",
         lake_dir.display()
     );
     println!(

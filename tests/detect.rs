@@ -936,3 +936,73 @@ fn an_intrusion_is_one_incident_that_names_the_function() {
         text(&o.stderr)
     );
 }
+
+/// Every simulated attack (one a day, each on its own function) is one incident, and no
+/// incident mixes two.
+#[test]
+fn each_simulated_attack_is_one_incident() {
+    let dir = tempdir();
+    let (lake, labels) = simulated_lake(
+        dir.path(),
+        &[
+            "--functions",
+            "30",
+            "--days",
+            "14",
+            "--events-per-day",
+            "4000",
+            "--seed",
+            "7",
+        ],
+    );
+    let (findings, _) = detect(&lake, &[]);
+    let o = run(bin().args(["incidents", "list", "--json", "--lake", &lake]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let incidents: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let incident_of = |uid: &str| -> String {
+        incidents
+            .iter()
+            .find(|i| {
+                i["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["uid"] == uid)
+            })
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut checked = 0;
+    for a in labels["attacks"].as_array().unwrap() {
+        let ids: BTreeSet<&str> = a["event_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if ids.is_empty() {
+            continue; // seen in the Lambda logs: the baseline's
+        }
+        let held: BTreeSet<String> = findings
+            .iter()
+            .filter(|f| {
+                f["evidences"].as_array().unwrap().iter().any(|e| {
+                    e["data"]["event_id"]
+                        .as_str()
+                        .is_some_and(|id| ids.contains(id))
+                })
+            })
+            .map(|f| incident_of(f["finding_info"]["uid"].as_str().unwrap()))
+            .collect();
+        assert_eq!(held.len(), 1, "{}: {held:?}", a["kind"]);
+        let id = held.into_iter().next().unwrap();
+        assert!(
+            seen.insert(id.clone()),
+            "{} shares incident {id}",
+            a["kind"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}");
+}

@@ -3,7 +3,8 @@
 //! several detectors about several principals; a responder wants them as one story.
 //!
 //! Two findings belong to one incident when they share, close enough in time:
-//! - an access key (the same credentials at work), or a principal;
+//! - an access key (the same credentials at work), or a principal other than a role (a role's
+//!   sessions are apart: functions sharing a role are not one intrusion);
 //! - a Lambda function (a finding about the function, or about a principal whose credentials
 //!   trace back to it: the detectors name that function, see `cloudtrail_lineage`);
 //! - a source address, unless it is one the account's own functions call from (their NAT or
@@ -177,7 +178,10 @@ pub fn group(members: &[Member], infrastructure: &HashSet<String>) -> Vec<Incide
         for k in &m.access_key_ids {
             keys.push((format!("key:{k}"), LINK_MICROS));
         }
-        if let Some(a) = &m.actor_arn {
+        // A user, root or federated principal is one set of credentials; a role is shared by
+        // every session of it (functions sharing a role are apart): its sessions link by key,
+        // function or address instead.
+        if let Some(a) = m.actor_arn.as_deref().filter(|a| !a.contains(":role/")) {
             keys.push((format!("principal:{a}"), LINK_MICROS));
         }
         for f in &m.function_names {
@@ -462,6 +466,26 @@ mod tests {
         let infra: HashSet<String> = ["44.211.12.7".to_string()].into();
         let incidents = group(&members, &infra);
         assert_eq!(incidents.len(), 5, "{incidents:#?}");
+        // Two functions sharing a role, each attacked, hours apart: two incidents.
+        let shared = vec![
+            m(
+                "f",
+                10 * H,
+                "arn:aws:iam::1:role/shared",
+                &["x"],
+                &[],
+                &["ASIA5"],
+            ),
+            m(
+                "g",
+                20 * H,
+                "arn:aws:iam::1:role/shared",
+                &["y"],
+                &[],
+                &["ASIA6"],
+            ),
+        ];
+        assert_eq!(group(&shared, &HashSet::new()).len(), 2);
         // Without knowing the address is the functions' own, it links a and b.
         assert_eq!(group(&members, &HashSet::new()).len(), 4);
     }
