@@ -418,8 +418,12 @@ pub fn event(
         ),
         CloudTrailDeleteTrail => (false, json!({"name": resource}), Value::Null),
         CloudTrailPutEventSelectors => {
+            // As Stratus Red Team's recording narrows them: read-only data events of S3 and
+            // Lambda, management events off.
             let selectors = json!([{"readWriteType": "ReadOnly", "includeManagementEvents": false,
-                                    "dataResources": [], "excludeManagementEventSources": []}]);
+                                    "dataResources": [{"type": "AWS::S3::Object", "values": []},
+                                                      {"type": "AWS::Lambda::Function", "values": []}],
+                                    "excludeManagementEventSources": []}]);
             (
                 false,
                 json!({"trailName": resource, "eventSelectors": selectors}),

@@ -1,12 +1,14 @@
 //! Stolen credentials make the function public (AddPermission to `*`, a function URL without
-//! auth) and add a layer from a foreign account.
+//! auth) and add an extension layer of the account's own to it, as Stratus Red Team's
+//! `lambda-layer-extension` recording does (an extension runs beside the function's code,
+//! with its role).
 
 use super::*;
 use crate::account::Api;
 
 pub const ATTACK: Attack = Attack {
     kind: Kind::LambdaPersistence,
-    description: "{function}'s stolen credentials made a function public (AddPermission to *, a function URL without auth) and added a layer from a foreign account",
+    description: "{function}'s stolen credentials made a function public (AddPermission to *, a function URL without auth) and added an extension layer to it",
     target: Target::WideRole,
     hour_of_day: None,
     by: By::Stolen {
@@ -22,7 +24,7 @@ pub const ATTACK: Attack = Attack {
         ),
         Call::once(
             Api::LambdaUpdateFunctionConfiguration,
-            "{function}|arn:aws:lambda:us-east-1:210987654321:layer:telemetry-ext:3",
+            "{function}|arn:aws:lambda:us-east-1:123456789012:layer:{function}-extension:1",
             Granted::IfWide,
         ),
     ],
