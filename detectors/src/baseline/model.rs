@@ -135,8 +135,11 @@ pub struct FeatureNormal {
     /// Counts: the learnt mean an hour per seasonal cell. Rates: α and β of the beta
     /// distribution of the failure share. Levels: empty.
     pub rate: Vec<f32>,
-    /// Counts: the overdispersion, 1/size of the negative binomial (0: Poisson).
+    /// Counts: the overdispersion, 1/size of the negative binomial (0: Poisson), of clusters.
     pub dispersion: f32,
+    /// Counts: how many come together (API calls: the usual calls per invocation; else 1);
+    /// the negative binomial counts clusters.
+    pub cluster: f32,
 }
 
 /// A Gaussian mixture, as linfa fitted it, with each component's normalising constant.
@@ -355,7 +358,8 @@ impl FeatureNormal {
         match f.kind() {
             Kind::Count => {
                 let m = self.mean(bucket, width);
-                let sd = (m + f64::from(self.dispersion) * m * m).sqrt();
+                let k = f64::from(self.cluster).max(1.0);
+                let sd = k * (m / k + f64::from(self.dispersion) * (m / k).powi(2)).sqrt();
                 ((m - 2.0 * sd).max(0.0), m + 2.0 * sd)
             }
             Kind::Level => {
@@ -419,11 +423,12 @@ impl WidthModel {
                 let expected = n.mean(row.bucket, width);
                 // The rate itself is uncertain: a gamma of shape (count seen + ½) over the
                 // cell's hours, which adds 1/shape to the overdispersion.
-                let shape = f64::from(n.rate[c]) * f64::from(self.cell_samples[c]).max(1.0);
+                let k = f64::from(n.cluster).max(1.0);
+                let shape = f64::from(n.rate[c]) / k * f64::from(self.cell_samples[c]).max(1.0);
                 let dispersion = f64::from(n.dispersion) + 1.0 / shape.max(0.5);
                 Some(Surprise {
                     expected,
-                    ln_p: stats::ln_count_tail(x, expected, dispersion),
+                    ln_p: stats::ln_count_tail(x / k, expected / k, dispersion),
                 })
             }
             Kind::Rate => {
@@ -577,6 +582,10 @@ fn per_cell(
     out.into_iter().map(|v| v.unwrap_or(overall)).collect()
 }
 
+fn xs_of(r: &Row, f: Feature) -> f64 {
+    r.raw(f).unwrap_or(0.0)
+}
+
 fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNormal {
     let xs: Vec<f64> = dense.iter().map(|r| r.raw(f).unwrap_or(0.0)).collect();
     let ys: Vec<f64> = xs.iter().map(|x| anscombe(*x)).collect();
@@ -596,12 +605,24 @@ fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNorma
     let rate = per_cell(pools, overall_rate, |c, p| {
         (p.iter().map(|i| xs[*i].min(caps[c])).sum::<f64>() + 0.5) / p.len() as f64
     });
-    // The overdispersion by moments: Var = μ + μ²/size.
+    // API calls come in clusters (each invocation makes its code's few calls within
+    // seconds): counted in clusters of the usual calls per invocation, a five-minute bucket
+    // holding one more invocation than usual is not three unlikely calls.
+    let cluster = if f == Feature::ApiCalls {
+        let (calls, runs) = dense
+            .iter()
+            .filter(|r| r.invocations > 0.0)
+            .fold((0.0, 0.0), |a, r| (a.0 + xs_of(r, f), a.1 + r.invocations));
+        if runs > 0.0 { (calls / runs).max(1.0) } else { 1.0 }
+    } else {
+        1.0
+    };
+    // The overdispersion (of the clusters) by moments: Var = μ + μ²/size.
     let (mut num, mut den) = (0.0, 0.0);
     for (r, x) in dense.iter().zip(&xs) {
         let c = cell(r.bucket);
-        let m = rate[c];
-        num += (x.min(caps[c]) - m).powi(2) - m;
+        let m = rate[c] / cluster;
+        num += (x.min(caps[c]) / cluster - m).powi(2) - m;
         den += m * m;
     }
     let dispersion = if den > 0.0 { (num / den).clamp(0.0, 10.0) } else { 0.0 };
@@ -612,6 +633,7 @@ fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNorma
         scale: robust_sd(&residuals).max(1.0) as f32,
         rate: rate.iter().map(|v| *v as f32).collect(),
         dispersion: dispersion as f32,
+        cluster: cluster as f32,
     }
 }
 
@@ -631,6 +653,7 @@ fn level_normal(f: Feature, dense: &[Row]) -> FeatureNormal {
         scale: robust_sd(&residuals).max(0.05) as f32,
         rate: Vec::new(),
         dispersion: 0.0,
+        cluster: 1.0,
     }
 }
 
@@ -660,6 +683,7 @@ fn rate_normal(f: Feature, dense: &[Row]) -> FeatureNormal {
         scale: 1.0,
         rate: Vec::new(),
         dispersion: 0.0,
+        cluster: 1.0,
     };
     let residuals: Vec<f64> = dense
         .iter()
@@ -667,9 +691,15 @@ fn rate_normal(f: Feature, dense: &[Row]) -> FeatureNormal {
         .map(|r| normal.z(f, r))
         .collect();
     normal.scale = robust_sd(&residuals).max(1.0) as f32;
-    // The share as a beta distribution: the failures the usual share makes of every
-    // invocation seen, plus half a failure and half a success (Jeffreys' prior) ...
-    let failures = p0 * invocations;
+    // The share as a beta distribution: every failure seen (an hour's winsorised a little
+    // above what the usual share makes of its invocations, so that a storm in the history
+    // does not become usual) of every invocation, plus half a failure and half a success
+    // (Jeffreys' prior) ...
+    let failures: f64 = dense
+        .iter()
+        .map(|r| r.raw(f).unwrap_or(0.0).min(winsor_cap(r.invocations * p0)))
+        .sum::<f64>()
+        .min(invocations);
     let (mut a, mut b) = (failures + 0.5, invocations - failures + 0.5);
     // ... no more certain than the hours' own scatter around it allows (the beta-binomial's
     // intra-hour correlation ρ by moments, storms winsorised).
