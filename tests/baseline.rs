@@ -88,7 +88,9 @@ fn behaviour_anomalies_are_found_and_explained() {
         "{name}"
     );
     assert_eq!(f["state"], "ready");
-    let by_hour = f["invocations_per_hour"]["weekday_by_hour"].as_array().unwrap();
+    let by_hour = f["invocations_per_hour"]["weekday_by_hour"]
+        .as_array()
+        .unwrap();
     assert_eq!(by_hour.len(), 24, "{f}");
     assert!(f["usual_error_rate"].as_f64().unwrap() < 0.05, "{f}");
     assert_eq!(f["mixture"], true, "{name}");
@@ -350,7 +352,9 @@ fn short_history_is_learning_and_model_files_are_checked() {
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
     assert!(
-        e.contains("model.json") && e.contains("earlier trailhound") && e.contains("train it again"),
+        e.contains("model.json")
+            && e.contains("earlier trailhound")
+            && e.contains("train it again"),
         "{e}"
     );
     std::fs::write(&model, "not a model").unwrap();
@@ -358,11 +362,7 @@ fn short_history_is_learning_and_model_files_are_checked() {
         .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(&model));
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("model.bin"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(text(&o.stderr).contains("model.bin"), "{}", text(&o.stderr));
     let o = run(bin()
         .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(dir.path().join("missing.json")));
@@ -442,7 +442,14 @@ fn small_functions_small_anomalies() {
     // The findings say what was seen, what was expected and how probable it was.
     let o = run(bin()
         .args([
-            "baseline", "score", "--lake", &lake, "--format", "ndjson", "--no-write", "--model",
+            "baseline",
+            "score",
+            "--lake",
+            &lake,
+            "--format",
+            "ndjson",
+            "--no-write",
+            "--model",
         ])
         .arg(&model));
     assert!(o.status.success(), "{}", text(&o.stderr));

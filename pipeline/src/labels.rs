@@ -99,7 +99,11 @@ impl Kind {
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
-        KINDS.iter().chain(SMALL_KINDS).copied().find(|k| k.name() == s)
+        KINDS
+            .iter()
+            .chain(SMALL_KINDS)
+            .copied()
+            .find(|k| k.name() == s)
     }
 
     /// MITRE ATT&CK technique ids.

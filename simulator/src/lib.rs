@@ -144,7 +144,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
         return Err(Error::TooFew { option: "--days" });
     }
     if opts.low_volume == 0
-        && let Some(k) = opts.attacks.iter().find(|k| attacks::SMALL_KINDS.contains(k))
+        && let Some(k) = opts
+            .attacks
+            .iter()
+            .find(|k| attacks::SMALL_KINDS.contains(k))
     {
         return Err(Error::NeedsLowVolume { attack: k.name() });
     }

@@ -144,7 +144,9 @@ impl Sim<'_> {
         }
         if let Some(l) = quiet {
             let k = rng.random_range(3..=5);
-            runs.extend((0..k).map(|_| (hour_start + rng.random_range(0..HOUR_MS), false, Some(l))));
+            runs.extend(
+                (0..k).map(|_| (hour_start + rng.random_range(0..HOUR_MS), false, Some(l))),
+            );
         }
         runs.sort_unstable_by_key(|r| r.0);
         let duration = LogNormal::new(f.duration_ms.ln(), 0.35).ok();

@@ -123,7 +123,8 @@ impl Model {
         let mut bytes = format!("{FORMAT}\n").into_bytes();
         bytes.extend(postcard::to_stdvec(self).map_err(|e| err(e.to_string()))?);
         write_atomically(path, &bytes)?;
-        let summary = serde_json::to_string_pretty(&self.summary(path)).map_err(|e| err(e.to_string()))?;
+        let summary =
+            serde_json::to_string_pretty(&self.summary(path)).map_err(|e| err(e.to_string()))?;
         write_atomically(&summary_path(path), summary.as_bytes())
     }
 
@@ -238,9 +239,16 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let e = Model::read(&p).unwrap_err().to_string();
         assert!(e.contains("m.bin") && e.contains("train it again"), "{e}");
-        std::fs::write(&p, "{\"format\": \"trailhound.baseline/1\", \"functions\": {}}").unwrap();
+        std::fs::write(
+            &p,
+            "{\"format\": \"trailhound.baseline/1\", \"functions\": {}}",
+        )
+        .unwrap();
         let e = Model::read(&p).unwrap_err().to_string();
-        assert!(e.contains("earlier trailhound") && e.contains("train it again"), "{e}");
+        assert!(
+            e.contains("earlier trailhound") && e.contains("train it again"),
+            "{e}"
+        );
         std::fs::write(&p, "{\"records\": []}").unwrap();
         let e = Model::read(&p).unwrap_err().to_string();
         assert!(e.contains("not a trailhound baseline model"), "{e}");

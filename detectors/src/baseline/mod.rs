@@ -15,8 +15,8 @@
 //!    binomial's P(X ≥ k) at that mean (a five-minute bucket expects a twelfth of its hour),
 //!    widened by the uncertainty of the rate itself (a gamma of shape count-seen + ½).
 //!    Errors and timeouts are judged against the usual failure share as a beta-binomial:
-//!    the share's beta comes from every invocation seen (Jeffreys' prior), no more certain
-//!    than the hours' own scatter allows. A probability at most `p_alert` (10⁻⁶ an hour,
+//!    the share's beta comes from every invocation and (winsorised) failure seen, with
+//!    Jeffreys' prior. A probability at most `p_alert` (10⁻⁶ an hour,
 //!    a twelfth of it for five minutes) raises a finding: no fixed minimum count, so four
 //!    errors of ten invocations after two weeks without one are as visible as 600 errors.
 //! 2. **Hours and kinds of day it never runs in.** Activity in an hour of day in which (with
@@ -44,8 +44,8 @@
 //! Functions seen for less than a week, or invoked in fewer than 24 hours, are `learning`:
 //! they are listed, never alerted on.
 
-mod file;
 pub mod features;
+mod file;
 pub mod model;
 pub mod plot;
 pub mod stats;
@@ -163,7 +163,9 @@ pub async fn train(
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, span)) = spans.get(i) else { break };
+                        let Some((name, span)) = spans.get(i) else {
+                            break;
+                        };
                         out.push((
                             name.to_string(),
                             train_function(&rows[span.clone()], since, until, params),
@@ -325,7 +327,8 @@ fn ln_normal_tail(z: f64) -> f64 {
         let t = 1.0 / (1.0 + 0.327_591_1 * x);
         let poly = t
             * (0.254_829_592
-                + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+                + t * (-0.284_496_736
+                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
         (0.5 * poly * (-x * x).exp()).ln()
     } else {
         // The asymptotic series: good to better than 1 % from z = 5.
@@ -379,9 +382,7 @@ pub fn judge(
             None if hourly => {
                 let meaningful = n.meaningful(feature, row, w.typical_invocations);
                 level_alert |= *z >= params.z_alert && meaningful;
-                if *z >= params.z_report
-                    && (params.method == Method::Mixture || meaningful)
-                {
+                if *z >= params.z_report && (params.method == Method::Mixture || meaningful) {
                     deviations.push(deviation(
                         n.expected(feature, row.bucket, width),
                         ln_normal_tail(*z),
@@ -990,7 +991,9 @@ pub(crate) mod tests {
         let quiet = flags(&m, &rows, Granularity::Hour);
         assert!(quiet.is_empty(), "{quiet:#?}");
         // Nor does it in five-minute buckets (each hour's invocations spread over its twelve).
-        let share = |x: f64, i: i64| ((x * (i + 1) as f64) / 12.0).floor() - ((x * i as f64) / 12.0).floor();
+        let share = |x: f64, i: i64| {
+            ((x * (i + 1) as f64) / 12.0).floor() - ((x * i as f64) / 12.0).floor()
+        };
         let five: Vec<Row> = rows
             .iter()
             .flat_map(|r| {
@@ -1018,7 +1021,9 @@ pub(crate) mod tests {
         assert_eq!(d.feature, "error_rate");
         let text = describe(d, Granularity::Hour, errors.bucket);
         assert!(
-            text.contains("(4 of ") && text.contains("expected 0.0 of") && text.contains("probability of 4 or more"),
+            text.contains("(4 of ")
+                && text.contains("expected 0.0 of")
+                && text.contains("probability of 4 or more"),
             "{text}"
         );
 
@@ -1028,10 +1033,16 @@ pub(crate) mod tests {
         r.errors = 0.0;
         let f = judge("f", &m, Granularity::Hour, &r, &params).expect("02:00 flagged");
         assert_eq!(f.category, Category::OffHours);
-        let d = f.deviations.iter().find(|d| d.feature == "quiet_hour").unwrap();
+        let d = f
+            .deviations
+            .iter()
+            .find(|d| d.feature == "quiet_hour")
+            .unwrap();
         let text = describe(d, Granularity::Hour, night);
         assert!(
-            text.contains("at 02:00 UTC") && text.contains("ran on 0 of 14 days") && text.contains("probability"),
+            text.contains("at 02:00 UTC")
+                && text.contains("ran on 0 of 14 days")
+                && text.contains("probability"),
             "{text}"
         );
         // At 07:00, next to its first hour, the same three are no finding.
@@ -1051,7 +1062,11 @@ pub(crate) mod tests {
 
     #[test]
     fn normal_tail() {
-        for (z, p) in [(1.0, 0.158_655_25), (3.0, 1.349_898e-3), (6.0, 9.865_876e-10)] {
+        for (z, p) in [
+            (1.0, 0.158_655_25),
+            (3.0, 1.349_898e-3),
+            (6.0, 9.865_876e-10),
+        ] {
             let got = ln_normal_tail(z).exp();
             assert!((got - p).abs() / p < 0.01, "{z}: {got} vs {p}");
         }

@@ -316,7 +316,9 @@ impl FeatureNormal {
     pub fn z(&self, f: Feature, row: &Row) -> f64 {
         let scale = f64::from(self.scale);
         match f.kind() {
-            Kind::Count => (anscombe(row.raw(f).unwrap_or(0.0)) - self.center_at(row.bucket)) / scale,
+            Kind::Count => {
+                (anscombe(row.raw(f).unwrap_or(0.0)) - self.center_at(row.bucket)) / scale
+            }
             Kind::Level => match row.raw(f) {
                 Some(x) if x > 0.0 => (x.ln() - f64::from(self.center[0])) / scale,
                 _ => 0.0,
@@ -354,7 +356,13 @@ impl FeatureNormal {
     /// The usual range of a bucket: two standard deviations either side (counts at the
     /// learnt rate and overdispersion, failure shares of this many invocations) or two robust
     /// standard deviations (levels).
-    pub fn range(&self, f: Feature, bucket: i64, width: Granularity, invocations: f64) -> (f64, f64) {
+    pub fn range(
+        &self,
+        f: Feature,
+        bucket: i64,
+        width: Granularity,
+        invocations: f64,
+    ) -> (f64, f64) {
         match f.kind() {
             Kind::Count => {
                 let m = self.mean(bucket, width);
@@ -372,7 +380,8 @@ impl FeatureNormal {
                     return (0.0, p);
                 }
                 let c = f64::from(self.rate[0]) + f64::from(self.rate[1]);
-                let sd = (p * (1.0 - p) / invocations * (1.0 + (invocations - 1.0) / (c + 1.0))).sqrt();
+                let sd =
+                    (p * (1.0 - p) / invocations * (1.0 + (invocations - 1.0) / (c + 1.0))).sqrt();
                 ((p - 2.0 * sd).max(0.0), (p + 2.0 * sd).min(1.0))
             }
         }
@@ -590,7 +599,9 @@ fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNorma
     let xs: Vec<f64> = dense.iter().map(|r| r.raw(f).unwrap_or(0.0)).collect();
     let ys: Vec<f64> = xs.iter().map(|x| anscombe(*x)).collect();
     let overall = median(&mut ys.clone());
-    let center = per_cell(pools, overall, |_, p| median(&mut p.iter().map(|i| ys[*i]).collect::<Vec<_>>()));
+    let center = per_cell(pools, overall, |_, p| {
+        median(&mut p.iter().map(|i| ys[*i]).collect::<Vec<_>>())
+    });
     let residuals: Vec<f64> = dense
         .iter()
         .zip(&ys)
@@ -613,7 +624,11 @@ fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNorma
             .iter()
             .filter(|r| r.invocations > 0.0)
             .fold((0.0, 0.0), |a, r| (a.0 + xs_of(r, f), a.1 + r.invocations));
-        if runs > 0.0 { (calls / runs).max(1.0) } else { 1.0 }
+        if runs > 0.0 {
+            (calls / runs).max(1.0)
+        } else {
+            1.0
+        }
     } else {
         1.0
     };
@@ -625,7 +640,11 @@ fn count_normal(f: Feature, dense: &[Row], pools: &[Vec<usize>]) -> FeatureNorma
         num += (x.min(caps[c]) / cluster - m).powi(2) - m;
         den += m * m;
     }
-    let dispersion = if den > 0.0 { (num / den).clamp(0.0, 10.0) } else { 0.0 };
+    let dispersion = if den > 0.0 {
+        (num / den).clamp(0.0, 10.0)
+    } else {
+        0.0
+    };
     FeatureNormal {
         feature: f.name().to_string(),
         center: center.iter().map(|v| *v as f32).collect(),
@@ -673,7 +692,11 @@ fn rate_normal(f: Feature, dense: &[Row]) -> FeatureNormal {
     let invocations: f64 = days.values().map(|(_, n)| n).sum();
     let p0 = if shares.is_empty() {
         let failures: f64 = days.values().map(|(e, _)| e).sum();
-        if invocations > 0.0 { failures / invocations } else { 0.0 }
+        if invocations > 0.0 {
+            failures / invocations
+        } else {
+            0.0
+        }
     } else {
         median(&mut shares)
     };
@@ -694,30 +717,16 @@ fn rate_normal(f: Feature, dense: &[Row]) -> FeatureNormal {
     // The share as a beta distribution: every failure seen (an hour's winsorised a little
     // above what the usual share makes of its invocations, so that a storm in the history
     // does not become usual) of every invocation, plus half a failure and half a success
-    // (Jeffreys' prior) ...
+    // (Jeffreys' prior).
     let failures: f64 = dense
         .iter()
         .map(|r| r.raw(f).unwrap_or(0.0).min(winsor_cap(r.invocations * p0)))
         .sum::<f64>()
         .min(invocations);
-    let (mut a, mut b) = (failures + 0.5, invocations - failures + 0.5);
-    // ... no more certain than the hours' own scatter around it allows (the beta-binomial's
-    // intra-hour correlation ρ by moments, storms winsorised).
-    let (mut num, mut den) = (0.0, 0.0);
-    for r in dense.iter().filter(|r| r.invocations >= 2.0) {
-        let (n, e0) = (r.invocations, r.invocations * p0);
-        let e = r.raw(f).unwrap_or(0.0).min(winsor_cap(e0));
-        num += (e - e0).powi(2) - n * p0 * (1.0 - p0);
-        den += n * (n - 1.0) * p0 * (1.0 - p0);
-    }
-    let rho = if den > 0.0 { (num / den).clamp(0.0, 0.5) } else { 0.0 };
-    if rho > 0.0 {
-        let c = (1.0 - rho) / rho;
-        if c < a + b {
-            let k = c / (a + b);
-            (a, b) = (a * k, b * k);
-        }
-    }
+    // (A correlation between the failures of an hour, estimated by moments, was tried: the
+    // one storm or handful hidden in the history is all the scatter there is, so it made
+    // every later storm look usual.)
+    let (a, b) = (failures + 0.5, invocations - failures + 0.5);
     normal.rate = vec![a as f32, b as f32];
     normal
 }

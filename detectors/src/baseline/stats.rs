@@ -127,7 +127,11 @@ mod tests {
         for (n, f) in [(1.0, 1.0), (2.0, 1.0), (5.0, 24.0), (11.0, 3_628_800.0)] {
             assert!(close(ln_gamma(n).exp(), f, 1e-12), "{n}");
         }
-        assert!(close(ln_gamma(0.5).exp(), std::f64::consts::PI.sqrt(), 1e-12));
+        assert!(close(
+            ln_gamma(0.5).exp(),
+            std::f64::consts::PI.sqrt(),
+            1e-12
+        ));
         assert!(close(ln_gamma(171.5), 709.143_163_030_928_2, 1e-10));
     }
 
@@ -139,7 +143,11 @@ mod tests {
         // At or below the mean: no surprise.
         assert_eq!(ln_count_tail(4.0, 4.0, 0.0), 0.0);
         // Geometric (size 1, mean 1): P(X ≥ k) = ½^k.
-        assert!(close(ln_count_tail(6.0, 1.0, 1.0).exp(), 0.5f64.powi(6), 1e-9));
+        assert!(close(
+            ln_count_tail(6.0, 1.0, 1.0).exp(),
+            0.5f64.powi(6),
+            1e-9
+        ));
         // Overdispersion makes a big count less surprising.
         assert!(ln_count_tail(30.0, 10.0, 0.2) > ln_count_tail(30.0, 10.0, 0.0));
         // A flood far past the double range still has a logarithm.
@@ -150,7 +158,11 @@ mod tests {
     #[test]
     fn beta_binomial_tail() {
         // α = β = 1: uniform over 0..=n, so P(E ≥ e) = (n − e + 1)/(n + 1).
-        assert!(close(ln_failure_tail(7.0, 10.0, 1.0, 1.0).exp(), 4.0 / 11.0, 1e-9));
+        assert!(close(
+            ln_failure_tail(7.0, 10.0, 1.0, 1.0).exp(),
+            4.0 / 11.0,
+            1e-9
+        ));
         // Four failures of ten after about a thousand invocations without one.
         let p = ln_failure_tail(4.0, 10.0, 0.5, 1_000.5).exp();
         assert!(p > 1e-10 && p < 1e-8, "{p}");
