@@ -72,19 +72,29 @@ async fn train(args: BaselineTrainArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["model"] = args.model.path.display().to_string().into();
+        v["summary"] = baseline::summary_path(&args.model.path)
+            .display()
+            .to_string()
+            .into();
+        v["model_bytes"] = std::fs::metadata(&args.model.path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            .into();
         v["seconds"] = started.elapsed().as_secs_f64().into();
         println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "learnt {} functions ({} ready, {} still learning) from {} to {} in {:.1} s; model: {}",
+        "learnt {} functions ({} ready, {} still learning) from {} to {} in {:.1} s; model: {} \
+         (summary: {})",
         summary.functions,
         summary.ready,
         summary.learning,
         summary.since,
         summary.until,
         started.elapsed().as_secs_f64(),
-        args.model.path.display()
+        args.model.path.display(),
+        baseline::summary_path(&args.model.path).display()
     );
     let learning: Vec<String> = model
         .functions

@@ -182,13 +182,14 @@ pub struct IncidentsShowArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BaselineCommand {
-    /// Learn every function's normal behaviour (per 5 minutes and per hour, by hour of day and
-    /// weekday/weekend) from the lake's history and write the model file. --since/--until bound
-    /// the history learnt from (default: all of the lake, up to its last event).
+    /// Learn every function's normal behaviour (per hour of day and weekday/weekend, from its
+    /// hourly activity) from the lake's history and write the model file and its JSON summary.
+    /// --since/--until bound the history learnt from (default: all of the lake, up to its last
+    /// event).
     Train(BaselineTrainArgs),
     /// Score the lake's activity against a model: findings where a function departs from its
-    /// normal, saying which features deviated, by how much, against what range. --since/--until
-    /// bound the activity scored (default: all of the lake).
+    /// normal, saying which features deviated, what was expected and how probable the value
+    /// seen was. --since/--until bound the activity scored (default: all of the lake).
     Score(BaselineScoreArgs),
     /// Draw one function's features with its learnt normal band and its flagged buckets (SVG),
     /// over --since/--until (default: the model's training window).
@@ -198,8 +199,9 @@ pub enum BaselineCommand {
 /// `--model`: the baseline model file.
 #[derive(Debug, Args)]
 pub struct ModelArg {
-    /// The model file (JSON, format trailhound.baseline/1): `baseline train` writes it, `score`
-    /// and `plot` read it.
+    /// The model file (binary, format trailhound.baseline/2; its JSON summary is written beside
+    /// it as FILE with the extension .summary.json): `baseline train` writes both, `score` and
+    /// `plot` read either.
     #[arg(long = "model", value_name = "FILE")]
     pub path: std::path::PathBuf,
 }
@@ -405,6 +407,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub functions: usize,
 
+    /// Also this many low-volume functions: 3 to 10 logged invocations an hour from 08:00 to
+    /// 18:00 UTC, none at night, no failures, logs of half their successful invocations kept.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub low_volume: usize,
+
     /// Days of activity.
     #[arg(long, default_value_t = 14, value_name = "D")]
     pub days: u32,
@@ -416,7 +423,9 @@ pub struct SimulateArgs {
     /// Attacks to inject: all, none, or a comma-separated list of credential-exfiltration,
     /// credential-dual-use, dormant-permission, reconnaissance, privilege-escalation,
     /// lambda-persistence, defense-evasion, secrets-mass-retrieval, invocation-flood,
-    /// cryptomining, error-storm, odd-hour-activity, api-burst.
+    /// cryptomining, error-storm, odd-hour-activity, api-burst; and, with --low-volume, the
+    /// small anomalies of low-volume functions error-handful (four failures in an hour) and
+    /// quiet-hour-activity (a few invocations at 02:00), which `all` leaves out.
     #[arg(long, default_value = "all", value_name = "LIST")]
     pub attacks: String,
 

@@ -41,6 +41,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let opts = simulator::Options {
         out: args.out.clone(),
         functions: args.functions,
+        low_volume: args.low_volume,
         days: args.days,
         seed: args.seed,
         attacks: kinds,
@@ -137,6 +138,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let opts = simulator::Options {
         out: data.clone(),
         functions: 30,
+        low_volume: 0,
         days: 14,
         seed: 7,
         attacks: attacks::KINDS.to_vec(),
@@ -256,7 +258,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         now,
     )
     .await?;
-    let model_path = out.join("baseline/model.json");
+    let model_path = out.join("baseline/model.bin");
     std::fs::create_dir_all(out.join("baseline"))?;
     model.write(&model_path)?;
     let scored = crate::baseline::score_lake(&ctx, &mut model, None, None, None).await?;

@@ -62,14 +62,22 @@ fn behaviour_anomalies_are_found_and_explained() {
             &attacks,
         ],
     );
-    let model = dir.path().join("model.json");
+    let model = dir.path().join("model.bin");
     let summary = train(&lake, &model, &[]);
     assert_eq!(summary["functions"], 40, "{summary}");
     assert_eq!(summary["ready"], 40, "{summary}");
 
-    // The model file is versioned and readable.
-    let m: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
-    assert_eq!(m["format"], "trailhound.baseline/1");
+    // The model is a compact binary file with a JSON summary beside it that people read.
+    let bytes = std::fs::read(&model).unwrap();
+    assert!(bytes.starts_with(b"trailhound.baseline/2\n"));
+    assert!(bytes.len() < 40 * 8_000, "{} bytes", bytes.len());
+    assert_eq!(summary["model_bytes"], bytes.len());
+    let summary_path = dir.path().join("model.summary.json");
+    assert_eq!(summary["summary"], summary_path.display().to_string());
+    let m: Value = serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert_eq!(m["format"], "trailhound.baseline-summary/2");
+    assert_eq!(m["model_format"], "trailhound.baseline/2");
+    assert_eq!(m["model_file"], "model.bin");
     assert_eq!(m["features"].as_array().unwrap().len(), 12);
     let (name, f) = m["functions"].as_object().unwrap().iter().next().unwrap();
     assert!(
@@ -79,12 +87,13 @@ fn behaviour_anomalies_are_found_and_explained() {
             .starts_with("arn:aws:iam::123456789012:role/"),
         "{name}"
     );
-    for w in ["5m", "1h"] {
-        let width = &f["widths"][w];
-        assert_eq!(width["features"][0]["feature"], "invocations");
-        assert_eq!(width["features"][0]["center"].as_array().unwrap().len(), 48);
-        assert!(width["mixture"]["weights"].is_array(), "{name} {w}");
-    }
+    assert_eq!(f["state"], "ready");
+    let by_hour = f["invocations_per_hour"]["weekday_by_hour"]
+        .as_array()
+        .unwrap();
+    assert_eq!(by_hour.len(), 24, "{f}");
+    assert!(f["usual_error_rate"].as_f64().unwrap() < 0.05, "{f}");
+    assert_eq!(f["mixture"], true, "{name}");
 
     // Precision and recall per kind of anomaly.
     let labels_path = dir.path().join("data/labels.json");
@@ -146,9 +155,13 @@ fn behaviour_anomalies_are_found_and_explained() {
         .find(|r| r.starts_with("invocations "))
         .unwrap_or_else(|| panic!("{reasons:?}"));
     assert!(
-        inv.contains("normal ") && inv.contains("usual range") && inv.contains("robust SD above"),
+        inv.contains("(expected ")
+            && inv.contains("usual range")
+            && inv.contains("or more at the learnt rate"),
         "{inv}"
     );
+    let description = f["finding_info"]["desc"].as_str().unwrap_or_default();
+    assert!(description.contains("probability"), "{f:#}");
     // Evidence: the flood's invocations with their source files.
     let flood_requests: std::collections::HashSet<&str> = flood["request_ids"]
         .as_array()
@@ -194,7 +207,7 @@ fn behaviour_anomalies_are_found_and_explained() {
         ])
         .arg(&svg_path)
         .arg("--model")
-        .arg(&model));
+        .arg(&summary_path));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -242,7 +255,7 @@ fn clean_accounts_raise_almost_nothing() {
                 "none",
             ],
         );
-        let model = dir.path().join("model.json");
+        let model = dir.path().join("model.bin");
         train(&lake, &model, &[]);
         let r = eval(&lake, &dir.path().join("data/labels.json"), &model);
         // 240 function-weeks: at most 1 false finding per 100.
@@ -273,11 +286,13 @@ fn short_history_is_learning_and_model_files_are_checked() {
             "invocation-flood",
         ],
     );
-    let model = dir.path().join("m/model.json");
+    let model = dir.path().join("m/model.bin");
     // The last three days only: every function is still learning.
     let s = train(&lake, &model, &["--since", "2026-11-08"]);
     assert_eq!(s["learning"], 8, "{s}");
-    let m: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("m/model.summary.json")).unwrap())
+            .unwrap();
     for (_, f) in m["functions"].as_object().unwrap() {
         assert_eq!(f["state"], "learning");
         assert!(
@@ -309,38 +324,45 @@ fn short_history_is_learning_and_model_files_are_checked() {
         text(&o.stderr)
     );
 
-    // A model of another format, or not a model at all: a usage error naming the file.
-    let text_of = std::fs::read_to_string(&model).unwrap();
-    std::fs::write(
-        &model,
-        text_of.replace("trailhound.baseline/1", "trailhound.baseline/9"),
-    )
-    .unwrap();
+    // A model of another format, an old JSON model, or not a model at all: a usage error
+    // naming the file.
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes["trailhound.baseline/".len()] = b'9';
+    std::fs::write(&model, &bytes).unwrap();
     let o = run(bin()
         .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(&model));
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
     assert!(
-        e.contains("model.json")
+        e.contains("model.bin")
             && e.contains("trailhound.baseline/9")
             && e.contains("train it again"),
         "{e}"
     );
+    let old = dir.path().join("m/model.json");
     std::fs::write(
-        &model,
-        "{\"format\": \"trailhound.baseline/1\", \"functions\": 3}",
+        &old,
+        "{\"format\": \"trailhound.baseline/1\", \"functions\": {}}",
     )
     .unwrap();
     let o = run(bin()
         .args(["baseline", "score", "--lake", &lake, "--model"])
+        .arg(&old));
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("model.json")
+            && e.contains("earlier trailhound")
+            && e.contains("train it again"),
+        "{e}"
+    );
+    std::fs::write(&model, "not a model").unwrap();
+    let o = run(bin()
+        .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(&model));
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("model.json"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(text(&o.stderr).contains("model.bin"), "{}", text(&o.stderr));
     let o = run(bin()
         .args(["baseline", "score", "--lake", &lake, "--model"])
         .arg(dir.path().join("missing.json")));
@@ -357,7 +379,7 @@ fn short_history_is_learning_and_model_files_are_checked() {
         .args(["baseline", "train", "--lake"])
         .arg(&empty)
         .arg("--model")
-        .arg(dir.path().join("e.json")));
+        .arg(dir.path().join("e.bin")));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("nothing to learn from")
@@ -365,4 +387,97 @@ fn short_history_is_learning_and_model_files_are_checked() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// Low-volume functions (3–10 logged invocations an hour, 08:00–18:00, sampled logs, no
+/// failures): four errors in an hour after two weeks without one, and a few invocations at
+/// 02:00, are found and explained; their ordinary hour-to-hour noise raises nothing.
+#[test]
+fn small_functions_small_anomalies() {
+    let dir = tempdir();
+    let (lake, labels) = simulated_lake(
+        dir.path(),
+        &[
+            "--functions",
+            "8",
+            "--low-volume",
+            "8",
+            "--days",
+            "28",
+            "--events-per-day",
+            "3000",
+            "--seed",
+            "21",
+            "--attacks",
+            "error-handful,quiet-hour-activity,error-handful,quiet-hour-activity",
+        ],
+    );
+    let model = dir.path().join("model.bin");
+    let s = train(&lake, &model, &[]);
+    assert_eq!(s["ready"], 16, "{s}");
+    let r = eval(&lake, &dir.path().join("data/labels.json"), &model);
+    for kind in ["error-handful", "quiet-hour-activity"] {
+        let k = r["by_kind"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind}: {r:#}"));
+        assert_eq!(k["attacks"], 2, "{k}");
+        assert_eq!(k["baseline_recall"], 1.0, "{k}\n{r:#}");
+    }
+    // Nothing else about the small functions: their noise over four weeks is no finding.
+    let small_false: Vec<&Value> = r["false_finding_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["subject"].as_str().unwrap().starts_with("ledger-check-"))
+        .collect();
+    assert!(small_false.is_empty(), "{small_false:#?}");
+    assert!(
+        r["false_findings_per_function_week"].as_f64().unwrap() <= 0.01,
+        "{r:#}"
+    );
+
+    // The findings say what was seen, what was expected and how probable it was.
+    let o = run(bin()
+        .args([
+            "baseline",
+            "score",
+            "--lake",
+            &lake,
+            "--format",
+            "ndjson",
+            "--no-write",
+            "--model",
+        ])
+        .arg(&model));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let findings: Vec<Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for a in labels["attacks"].as_array().unwrap() {
+        let (detector, needle) = match a["kind"].as_str().unwrap() {
+            "error-handful" => ("baseline-failures", "error_rate "),
+            _ => ("baseline-off-hours", "at 02:00 UTC"),
+        };
+        let f = findings
+            .iter()
+            .find(|f| {
+                f["resources"][0]["name"] == a["function"]
+                    && f["finding_info"]["analytic"]["uid"] == detector
+            })
+            .unwrap_or_else(|| panic!("no {detector} finding for {a}: {findings:#?}"));
+        let reasons = f["unmapped"]["reasons"].as_array().unwrap();
+        let reason = reasons
+            .iter()
+            .filter_map(|r| r.as_str())
+            .find(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("{reasons:?}"));
+        assert!(
+            reason.contains("expected ") && reason.contains("probability of "),
+            "{reason}"
+        );
+    }
 }

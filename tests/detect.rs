@@ -322,7 +322,7 @@ fn eval_scores_against_the_labels() {
         assert!(behaviour_only || s["caught"] == true, "{s}");
     }
     // With the baseline model, every attack.
-    let model = dir.path().join("model.json");
+    let model = dir.path().join("model.bin");
     let o = run(bin()
         .args(["baseline", "train", "--lake", &lake, "--model"])
         .arg(&model));

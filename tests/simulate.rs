@@ -617,7 +617,7 @@ fn demo_runs_the_main_job() {
         stdout.contains("baseline-off-hours") && stdout.contains("baseline-api"),
         "{stdout}"
     );
-    assert!(out.join("baseline/model.json").is_file());
+    assert!(out.join("baseline/model.bin").is_file());
     let svgs: Vec<_> = std::fs::read_dir(out.join("baseline"))
         .unwrap()
         .filter_map(|e| e.ok())

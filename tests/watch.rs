@@ -777,7 +777,7 @@ async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
             &first_day,
         ],
     );
-    let model = dir.path().join("model.json");
+    let model = dir.path().join("model.bin");
     let o = run(bin()
         .args(["baseline", "train", "--lake", &lake, "--model"])
         .arg(&model));
@@ -822,7 +822,7 @@ async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
     std::fs::write(
         &config,
         format!(
-            "lake = \"lake\"\npoll_interval = \"500ms\"\n[[lambda]]\nlog_group = \"{group}\"\n[baseline]\nmodel = \"model.json\"\ninterval = \"1s\"\n[[sink]]\ntype = \"file\"\npath = \"alerts.ndjson\"\n"
+            "lake = \"lake\"\npoll_interval = \"500ms\"\n[[lambda]]\nlog_group = \"{group}\"\n[baseline]\nmodel = \"model.bin\"\ninterval = \"1s\"\n[[sink]]\ntype = \"file\"\npath = \"alerts.ndjson\"\n"
         ),
     )
     .unwrap();

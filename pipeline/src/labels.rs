@@ -34,6 +34,10 @@ pub const KINDS: &[Kind] = &[
     Kind::ApiBurst,
 ];
 
+/// The small behaviour anomalies of low-volume functions (`simulate --low-volume N`), injected
+/// only into those functions and so not part of `all`.
+pub const SMALL_KINDS: &[Kind] = &[Kind::ErrorHandful, Kind::QuietHourActivity];
+
 /// A kind of attack (its name in `labels.json` and on the command line: kebab-case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,6 +70,11 @@ pub enum Kind {
     /// The function's own code calls its usual APIs hundreds of times in ten minutes (a
     /// compromised dependency copying data out through the role).
     ApiBurst,
+    /// A handful of failed invocations in an hour of a low-volume function that never fails
+    /// (someone probing it with bad input).
+    ErrorHandful,
+    /// A few invocations of a low-volume function at an hour of the night it never runs in.
+    QuietHourActivity,
 }
 
 impl Kind {
@@ -84,11 +93,17 @@ impl Kind {
             Kind::ErrorStorm => "error-storm",
             Kind::OddHourActivity => "odd-hour-activity",
             Kind::ApiBurst => "api-burst",
+            Kind::ErrorHandful => "error-handful",
+            Kind::QuietHourActivity => "quiet-hour-activity",
         }
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
-        KINDS.iter().copied().find(|k| k.name() == s)
+        KINDS
+            .iter()
+            .chain(SMALL_KINDS)
+            .copied()
+            .find(|k| k.name() == s)
     }
 
     /// MITRE ATT&CK technique ids.
@@ -106,6 +121,8 @@ impl Kind {
             Kind::ErrorStorm => &["T1499"],
             Kind::OddHourActivity => &["T1648"],
             Kind::ApiBurst => &["T1530", "T1648"],
+            Kind::ErrorHandful => &["T1190"],
+            Kind::QuietHourActivity => &["T1648"],
         }
     }
 }
@@ -213,7 +230,7 @@ mod tests {
 
     #[test]
     fn kinds_by_name() {
-        for k in KINDS {
+        for k in KINDS.iter().chain(SMALL_KINDS) {
             assert_eq!(Kind::parse(k.name()), Some(*k));
             assert_eq!(
                 serde_json::to_value(k).unwrap(),

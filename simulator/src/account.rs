@@ -267,6 +267,19 @@ pub struct Function {
     pub timeout_rate: f64,
     /// Runs on a schedule (every `n` minutes) instead of on demand.
     pub schedule_minutes: Option<u32>,
+    /// A low-volume function (`simulate --low-volume`): its own rhythm and sampled logs.
+    pub low_volume: Option<LowVolume>,
+}
+
+/// How a low-volume function runs: a few invocations an hour in working hours, every day,
+/// none at night, never failing; its logs keep every failure and a sample of the rest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LowVolume {
+    /// Invocations an hour from `hours.0` to `hours.1` (UTC).
+    pub per_hour: f64,
+    pub hours: (i64, i64),
+    /// The share of successful invocations whose logs are kept.
+    pub log_sample: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +328,16 @@ pub struct Account {
 impl Account {
     pub fn role_of(&self, f: &Function) -> &Role {
         &self.roles[f.role]
+    }
+
+    /// The functions other than the low-volume ones (those come last).
+    pub fn regular(&self) -> &[Function] {
+        let n = self
+            .functions
+            .iter()
+            .position(|f| f.low_volume.is_some())
+            .unwrap_or(self.functions.len());
+        &self.functions[..n]
     }
 }
 
@@ -432,8 +455,15 @@ const TEMPLATES: &[Template] = &[
     },
 ];
 
-/// Build the account for a seed.
-pub fn build(rng: &mut ChaCha8Rng, functions: usize, account: &str, region: &str) -> Account {
+/// Build the account for a seed: `functions` functions of the templates, then `low_volume`
+/// low-volume ones (drawn last, so that the others are the same with or without them).
+pub fn build(
+    rng: &mut ChaCha8Rng,
+    functions: usize,
+    low_volume: usize,
+    account: &str,
+    region: &str,
+) -> Account {
     let mut roles: Vec<Role> = Vec::new();
     let mut fns = Vec::with_capacity(functions);
     // One role shared by several small functions (a common shortcut).
@@ -508,6 +538,7 @@ pub fn build(rng: &mut ChaCha8Rng, functions: usize, account: &str, region: &str
             error_rate: rng.random_range(0.002..0.02),
             timeout_rate: rng.random_range(0.0..0.003),
             schedule_minutes: t.schedule_minutes,
+            low_volume: None,
         });
     }
     if !fns.iter().any(|f| f.role == 0) {
@@ -553,6 +584,54 @@ pub fn build(rng: &mut ChaCha8Rng, functions: usize, account: &str, region: &str
             )
         })
         .collect();
+    for k in 1..=low_volume {
+        let name = format!("ledger-check-{k}");
+        let calls = vec![
+            Call {
+                api: Api::DynamoQuery,
+                resource: format!("ledger-{k}"),
+                p: 0.8,
+            },
+            Call {
+                api: Api::SnsPublish,
+                resource: format!("ledger-alerts-{k}"),
+                p: 0.1,
+            },
+        ];
+        roles.push(Role {
+            name: format!("{name}-role"),
+            path: "/service-role/".into(),
+            id: ids::unique_id(rng, "AROA"),
+            statements: Vec::new(),
+            over_permissioned: false,
+        });
+        let f = Function {
+            name,
+            runtime: Runtime::Python312,
+            role: roles.len() - 1,
+            json_logs: rng.random_bool(0.5),
+            vpc: false,
+            memory_mb: 256,
+            timeout_s: 30,
+            calls,
+            init_calls: Vec::new(),
+            peak_per_hour: 0.0,
+            duration_ms: rng.random_range(200.0..600.0),
+            memory_used_mb: 256.0 * rng.random_range(0.25..0.4),
+            error_rate: 0.0,
+            timeout_rate: 0.0,
+            schedule_minutes: None,
+            // 3 to 10 logged invocations an hour: 6 to 20 run, half of their logs kept.
+            low_volume: Some(LowVolume {
+                per_hour: rng.random_range(6.0..20.0),
+                hours: (8, 18),
+                log_sample: 0.5,
+            }),
+        };
+        let r = f.role;
+        roles[r].statements = statements_for(&[&f], false, account, region);
+        fns.push(f);
+    }
     Account {
         id: account.to_string(),
         region: region.to_string(),

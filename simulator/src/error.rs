@@ -11,6 +11,10 @@ pub enum Error {
     #[error("{option} must be at least 1")]
     TooFew { option: &'static str },
 
+    /// A small anomaly asked for without the low-volume functions it hits.
+    #[error("attack {attack} hits low-volume functions: add some with --low-volume N")]
+    NeedsLowVolume { attack: &'static str },
+
     /// An attack list naming a kind the simulator does not know.
     #[error("unknown attack {name:?}; known: all, none, {known}")]
     UnknownAttack { name: String, known: String },

@@ -56,6 +56,9 @@ const HOUR_MS: i64 = 3_600_000;
 pub struct Options {
     pub out: PathBuf,
     pub functions: usize,
+    /// Low-volume functions added to them: a few invocations an hour in working hours, sampled
+    /// logs; the small anomalies (`error-handful`, `quiet-hour-activity`) hit only these.
+    pub low_volume: usize,
     pub days: u32,
     pub seed: u64,
     /// The attacks to inject, in order (a kind may come more than once).
@@ -140,9 +143,23 @@ pub fn run(opts: &Options) -> Result<Summary> {
     if opts.days == 0 {
         return Err(Error::TooFew { option: "--days" });
     }
+    if opts.low_volume == 0
+        && let Some(k) = opts
+            .attacks
+            .iter()
+            .find(|k| attacks::SMALL_KINDS.contains(k))
+    {
+        return Err(Error::NeedsLowVolume { attack: k.name() });
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let account = account::build(&mut rng, opts.functions, &opts.account, &opts.region);
+    let account = account::build(
+        &mut rng,
+        opts.functions,
+        opts.low_volume,
+        &opts.account,
+        &opts.region,
+    );
     let start_ms = opts.start_ms - opts.start_ms.rem_euclid(HOUR_MS);
     let hours = i64::from(opts.days) * 24;
     let mut sim = Sim {
@@ -176,8 +193,17 @@ pub fn run(opts: &Options) -> Result<Summary> {
             logs: BTreeMap::new(),
             invocations: 0,
         };
-        for fi in 0..sim.account.functions.len() {
+        let regular = sim.account.regular().len();
+        for fi in 0..regular {
             sim.function_hour(fi, h, hour_start, &mut hrng, &mut hour);
+        }
+        // The low-volume functions draw from their own generator: the rest of the account is
+        // the same with or without them.
+        let mut lrng = ChaCha8Rng::seed_from_u64(
+            opts.seed ^ (h as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        for fi in regular..sim.account.functions.len() {
+            sim.low_volume_hour(fi, h, hour_start, &mut lrng, &mut hour);
         }
         sim.people_hour(hour_start, &mut hrng, &mut hour);
         let due: Vec<Plan> = sim.plans.iter().filter(|p| p.hour == h).cloned().collect();
@@ -251,7 +277,7 @@ impl Sim<'_> {
         let day_rhythm: f64 = (0..7 * 24).map(|h| rhythm(h * HOUR_MS)).sum::<f64>() / 7.0;
         let mut scheduled = 0.0;
         let mut on_demand = 0.0;
-        for f in &self.account.functions {
+        for f in self.account.regular() {
             let per_call: f64 = f.calls.iter().map(|c| c.p).sum::<f64>() + 0.1;
             match f.schedule_minutes {
                 Some(m) => scheduled += 24.0 * 60.0 / f64::from(m) * per_call,
@@ -270,7 +296,7 @@ impl Sim<'_> {
         let days = hours / 24;
         let first_day = days / 2;
         let span = (days - first_day).max(1);
-        let nf = self.account.functions.len();
+        let nf = self.account.regular().len();
         let mut used: Vec<usize> = Vec::new();
         for (i, kind) in self.opts.attacks.iter().enumerate() {
             let wide: Vec<usize> = (0..nf)
@@ -290,6 +316,7 @@ impl Sim<'_> {
                 Target::Calling => (0..nf)
                     .filter(|&f| !self.account.functions[f].calls.is_empty())
                     .collect(),
+                Target::LowVolume => (nf..self.account.functions.len()).collect(),
                 _ => (0..nf).collect(),
             };
             // Spread attacks over functions when there are enough.

@@ -106,7 +106,62 @@ impl Sim<'_> {
                 hour,
                 duration.as_ref(),
                 crypto.is_some(),
-                storm.is_some(),
+                storm.is_some().then_some(0.65),
+                true,
+                label,
+            );
+        }
+    }
+
+    /// A low-volume function's hour: a few invocations in its working hours, none at night;
+    /// a sample of its successful invocations' logs kept. Its small anomalies: four failing
+    /// invocations (`error-handful`), or three to five invocations at night
+    /// (`quiet-hour-activity`), all logged.
+    pub(crate) fn low_volume_hour(
+        &mut self,
+        fi: usize,
+        h: i64,
+        hour_start: i64,
+        rng: &mut ChaCha8Rng,
+        hour: &mut Hour,
+    ) {
+        let f = self.account.functions[fi].clone();
+        let Some(lv) = f.low_volume else { return };
+        let hod = (hour_start / HOUR_MS).rem_euclid(24);
+        let n = if (lv.hours.0..lv.hours.1).contains(&hod) {
+            Poisson::new(lv.per_hour).map_or(0, |p| p.sample(rng) as u64)
+        } else {
+            0
+        };
+        let handful = self.active(fi, h, Kind::ErrorHandful).map(|p| p.label);
+        let quiet = self.active(fi, h, Kind::QuietHourActivity).map(|p| p.label);
+        // (time, failing, label)
+        let mut runs: Vec<(i64, bool, Option<usize>)> = (0..n)
+            .map(|_| (hour_start + rng.random_range(0..HOUR_MS), false, None))
+            .collect();
+        if let Some(l) = handful {
+            runs.extend((0..4).map(|_| (hour_start + rng.random_range(0..HOUR_MS), true, Some(l))));
+        }
+        if let Some(l) = quiet {
+            let k = rng.random_range(3..=5);
+            runs.extend(
+                (0..k).map(|_| (hour_start + rng.random_range(0..HOUR_MS), false, Some(l))),
+            );
+        }
+        runs.sort_unstable_by_key(|r| r.0);
+        let duration = LogNormal::new(f.duration_ms.ln(), 0.35).ok();
+        for (t, failing, label) in runs {
+            let logged = failing || label.is_some() || rng.random_bool(lv.log_sample);
+            self.invoke(
+                fi,
+                &f,
+                t,
+                rng,
+                hour,
+                duration.as_ref(),
+                false,
+                failing.then_some(1.0),
+                logged,
                 label,
             );
         }
@@ -122,7 +177,10 @@ impl Sim<'_> {
         hour: &mut Hour,
         duration: Option<&LogNormal<f64>>,
         mining: bool,
-        storm: bool,
+        // The chance it fails, when not its usual error rate (a storm's).
+        fail: Option<f64>,
+        // Whether its logs are kept (low-volume functions sample theirs).
+        logged: bool,
         label: Option<usize>,
     ) {
         let idle_limit = rng.random_range(15..45) * 60_000;
@@ -175,7 +233,7 @@ impl Sim<'_> {
         }
         let mut end = if rng.random_bool(f.timeout_rate) {
             End::Timeout
-        } else if rng.random_bool(if storm { 0.65 } else { f.error_rate }) {
+        } else if rng.random_bool(fail.unwrap_or(f.error_rate)) {
             End::Error
         } else {
             End::Success
@@ -188,7 +246,9 @@ impl Sim<'_> {
         }
         let request_id = ids::uuid(rng);
         if let Some(l) = label {
-            self.labels[l].request_ids.push(request_id.clone());
+            if logged {
+                self.labels[l].request_ids.push(request_id.clone());
+            }
             self.widen(l, t, t + d as i64);
         }
         // The calls the code makes: at init, then during the invocation.
@@ -216,8 +276,10 @@ impl Sim<'_> {
             end,
             app: logs::app_lines(f, end, rng),
         };
-        let lines = hour.logs.entry((fi, env.stream.clone())).or_default();
-        logs::lines(f, &inv, rng, lines);
+        if logged {
+            let lines = hour.logs.entry((fi, env.stream.clone())).or_default();
+            logs::lines(f, &inv, rng, lines);
+        }
         hour.invocations += 1;
         self.summary.invocations += 1;
         if let Some(e) = self.envs[fi].as_mut() {
@@ -261,7 +323,7 @@ impl Sim<'_> {
             for _ in 0..n {
                 let f = self
                     .account
-                    .functions
+                    .regular()
                     .choose(rng)
                     .map(|f| f.name.clone())
                     .unwrap_or_default();
@@ -410,10 +472,10 @@ impl Sim<'_> {
                     Outcome::Ok,
                 );
             }
-            let n = rng.random_range(1..=3.min(self.account.functions.len()));
+            let n = rng.random_range(1..=3.min(self.account.regular().len()));
             let targets: Vec<String> = self
                 .account
-                .functions
+                .regular()
                 .choose_multiple(rng, n)
                 .map(|f| f.name.clone())
                 .collect();

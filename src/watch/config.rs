@@ -13,7 +13,7 @@
 //! log_group_prefix = "/aws/lambda/"
 //!
 //! [baseline]
-//! model = "model.json"
+//! model = "model.bin"
 //!
 //! [[sink]]
 //! type = "sns"

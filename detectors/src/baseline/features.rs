@@ -13,8 +13,9 @@ pub const FEATURES_SQL: &str = include_str!("../../../sql/baseline/features.sql"
 
 const MINUTE: i64 = 60_000_000;
 
-/// The two bucket widths the model learns: five minutes (fast bursts) and an hour (slower
-/// shifts, and counts too small to see in five minutes).
+/// The two bucket widths judged: five minutes (fast bursts) and an hour (slower shifts, and
+/// counts too small to see in five minutes). The model learns from hours; a five-minute
+/// bucket expects a twelfth of its hour's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Granularity {
     #[serde(rename = "5m")]
@@ -52,9 +53,11 @@ impl Granularity {
 /// How a feature's normal is modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A count per bucket, with a daily and weekly rhythm (Anscombe-transformed).
+    /// A count per bucket, with a daily and weekly rhythm (negative binomial per seasonal
+    /// cell).
     Count,
-    /// A share of the bucket's invocations (errors, timeouts), against the function's usual rate.
+    /// A share of the bucket's invocations (errors, timeouts), against the function's usual
+    /// share (beta-binomial).
     Rate,
     /// A level (duration, memory) on a log scale, the same at any hour.
     Level,
@@ -185,19 +188,10 @@ impl Feature {
     /// finding (fewer when the function's buckets usually hold fewer).
     pub const MIN_LEVEL_INVOCATIONS: f64 = 3.0;
 
-    /// The smallest excess over the expected count that is worth a finding (counts), the
-    /// smallest number of failed invocations (rates), or the smallest ratio to normal (levels).
+    /// The smallest ratio to normal of a duration or memory level that is worth a finding
+    /// (counts and failures are judged by their probability, not by a fixed minimum).
     pub fn min_effect(self) -> f64 {
-        match self {
-            Feature::Invocations => 10.0,
-            Feature::ColdStarts => 5.0,
-            Feature::ApiCalls => 20.0,
-            Feature::DistinctApis => 3.0,
-            Feature::DistinctSourceIps | Feature::DistinctUserAgents => 2.0,
-            Feature::AccessDenied => 5.0,
-            Feature::ErrorRate | Feature::TimeoutRate => 5.0,
-            Feature::DurationP50 | Feature::DurationP95 | Feature::MemoryP95 => 1.5,
-        }
+        1.5
     }
 }
 
@@ -230,6 +224,15 @@ impl Row {
             function: function.to_string(),
             bucket,
             ..Row::default()
+        }
+    }
+
+    /// The same bucket without its names (the numbers are what a model learns from).
+    pub fn numbers(&self) -> Row {
+        Row {
+            function: String::new(),
+            actor_arn: None,
+            ..*self
         }
     }
 
@@ -287,19 +290,36 @@ pub async fn compute(
         .execution
         .skip_partial_aggregation_probe_ratio_threshold;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = 2.0")).await?;
-    let result = crate::session::run_sql(ctx, &sql).await;
+    // Batch by batch: the rows take a fraction of the memory of the Arrow batches.
+    let result = read_stream(ctx, &sql).await;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = {before:?}")).await?;
-    let batches = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         Error::Query { context, source } => Error::Query {
             context: format!("baseline features ({}): {context}", granularity.label()),
             source,
         },
         e => e,
-    })?;
-    let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
-    for b in &batches {
-        read_batch(b, &mut rows)?;
+    })
+}
+
+async fn read_stream(ctx: &SessionContext, sql: &str) -> Result<Vec<Row>> {
+    use futures::StreamExt;
+    let err = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Query { context, source }
+    };
+    let mut stream = ctx
+        .sql(sql)
+        .await
+        .map_err(err("planning query"))?
+        .execute_stream()
+        .await
+        .map_err(err("running query"))?;
+    let mut rows = Vec::new();
+    while let Some(b) = stream.next().await {
+        read_batch(&b.map_err(err("running query"))?, &mut rows)?;
     }
+    rows.shrink_to_fit();
     Ok(rows)
 }
 

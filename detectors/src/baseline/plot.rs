@@ -46,7 +46,7 @@ pub fn svg(
             dense[i as usize] = r.clone();
         }
     }
-    let width = model.widths.get(&Granularity::Hour);
+    let width = model.normal.as_ref();
     let h = TOP + PANELS.len() as f64 * (PANEL_H + GAP) + 20.0;
     let x = |b: i64| LEFT + (b - since) as f64 / (until - since).max(1) as f64 * (W - LEFT - RIGHT);
     let mut s = String::new();
@@ -70,7 +70,7 @@ pub fn svg(
         let vals: Vec<Option<f64>> = dense.iter().map(|r| r.value(*f)).collect();
         let bands: Vec<Option<(f64, f64)>> = dense
             .iter()
-            .map(|r| normal.map(|n| n.range(*f, r.bucket, r.invocations)))
+            .map(|r| normal.map(|n| n.range(*f, r.bucket, Granularity::Hour, r.invocations)))
             .collect();
         let mut top = vals
             .iter()
@@ -147,7 +147,12 @@ pub fn svg(
                 escape(
                     &fl.deviations
                         .iter()
-                        .map(|d| format!("{} {:.1} SD", d.feature, d.z))
+                        .map(|d| format!(
+                            "{} {} (p {})",
+                            d.feature,
+                            d.value,
+                            super::stats::fmt_probability(d.ln_p)
+                        ))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )

@@ -12,15 +12,17 @@ mod credential_exfiltration;
 mod cryptomining;
 mod defense_evasion;
 mod dormant_permission;
+mod error_handful;
 mod error_storm;
 mod invocation_flood;
 mod lambda_persistence;
 mod odd_hour_activity;
 mod privilege_escalation;
+mod quiet_hour_activity;
 mod reconnaissance;
 mod secrets_mass_retrieval;
 
-pub use pipeline::labels::{KINDS, Kind};
+pub use pipeline::labels::{KINDS, Kind, SMALL_KINDS};
 
 use crate::account::{Api, Function};
 use crate::{Error, Result};
@@ -70,6 +72,8 @@ pub enum Target {
     OnDemand,
     /// A function whose code calls AWS.
     Calling,
+    /// A low-volume function (`--low-volume`); none: the attack cannot be injected.
+    LowVolume,
 }
 
 /// Who makes an attack's calls.
@@ -244,7 +248,7 @@ fn fill(template: &str, on: &Victim, i: usize) -> String {
     s
 }
 
-/// Every attack, in the order of [`KINDS`].
+/// Every attack, in the order of [`KINDS`], then the small ones of [`SMALL_KINDS`].
 pub const ATTACKS: &[&Attack] = &[
     &credential_exfiltration::ATTACK,
     &credential_dual_use::ATTACK,
@@ -259,6 +263,8 @@ pub const ATTACKS: &[&Attack] = &[
     &error_storm::ATTACK,
     &odd_hour_activity::ATTACK,
     &api_burst::ATTACK,
+    &error_handful::ATTACK,
+    &quiet_hour_activity::ATTACK,
 ];
 
 /// The attack of a kind.
@@ -269,7 +275,7 @@ pub fn attack(kind: Kind) -> &'static Attack {
         .expect("every kind has its attack (tested)")
 }
 
-/// The behaviour anomalies, in the order of [`KINDS`].
+/// The behaviour anomalies, in the order of [`ATTACKS`].
 pub fn behaviour() -> Vec<Kind> {
     ATTACKS
         .iter()
@@ -290,6 +296,7 @@ pub fn parse_list(s: &str) -> Result<Vec<Kind>> {
                     name: k.to_string(),
                     known: KINDS
                         .iter()
+                        .chain(SMALL_KINDS)
                         .map(|k| k.name())
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -319,8 +326,8 @@ mod tests {
 
     #[test]
     fn one_attack_per_kind() {
-        assert_eq!(ATTACKS.len(), KINDS.len());
-        for (a, k) in ATTACKS.iter().zip(KINDS) {
+        assert_eq!(ATTACKS.len(), KINDS.len() + SMALL_KINDS.len());
+        for (a, k) in ATTACKS.iter().zip(KINDS.iter().chain(SMALL_KINDS)) {
             assert_eq!(a.kind, *k);
             assert_eq!(attack(*k).kind, *k);
             assert!(!a.caught_by.is_empty(), "{k}");
@@ -335,7 +342,9 @@ mod tests {
                 Kind::Cryptomining,
                 Kind::ErrorStorm,
                 Kind::OddHourActivity,
-                Kind::ApiBurst
+                Kind::ApiBurst,
+                Kind::ErrorHandful,
+                Kind::QuietHourActivity
             ]
         );
     }
@@ -365,6 +374,7 @@ mod tests {
             error_rate: 0.0,
             timeout_rate: 0.0,
             schedule_minutes: None,
+            low_volume: None,
         }
     }
 
