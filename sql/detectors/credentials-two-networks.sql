@@ -27,18 +27,27 @@ addresses AS (
 ),
 spread AS (
     -- Only keys seen from more than one network at all can be flagged.
-    SELECT a.*
-    FROM addresses a
-    JOIN (SELECT access_key FROM addresses GROUP BY access_key
-          HAVING min(network) <> max(network)) m
-      ON m.access_key = a.access_key
+    SELECT access_key FROM addresses GROUP BY access_key
+    HAVING min(network) <> max(network)
 ),
 suspect AS (
-    SELECT e.*, s.network
+    -- Their calls, the same calls as above, each with its network. Joined by the key alone:
+    -- the engine looks the few keys up in each row group's bloom filter and reads only the
+    -- row groups that hold them.
+    SELECT
+        e.*,
+        CASE
+            WHEN contains(e.source_ip_address, ':')
+                THEN split_part(e.source_ip_address, ':', 1) || ':' || split_part(e.source_ip_address, ':', 2)
+                     || ':' || split_part(e.source_ip_address, ':', 3)
+            ELSE split_part(e.source_ip_address, '.', 1) || '.' || split_part(e.source_ip_address, '.', 2)
+        END AS network
     FROM cloudtrail_evidence e
-    JOIN spread s
-      ON s.access_key = e.user_identity_access_key_id AND s.ip = e.source_ip_address
+    JOIN spread s ON s.access_key = e.user_identity_access_key_id
     WHERE e.user_identity_invoked_by IS NULL
+      AND e.source_ip_address IS NOT NULL
+      AND NOT ends_with(e.source_ip_address, '.amazonaws.com')
+      AND e.source_ip_address <> 'AWS Internal'
 ),
 nearby AS (
     -- The key's networks in the ten minutes either side: two differ when the least and the

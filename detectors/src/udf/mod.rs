@@ -10,6 +10,7 @@ use datafusion::scalar::ScalarValue;
 
 pub mod cidr;
 pub mod contains;
+pub mod date_trunc;
 pub mod iam_action;
 pub mod iam_match;
 
@@ -19,6 +20,7 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(iam_match::udf());
     ctx.register_udf(cidr::udf());
     ctx.register_udf(contains::udf());
+    ctx.register_udf(date_trunc::udf());
 }
 
 /// A SQL function of two strings, `f` applied row by row (NULL in, NULL out); `A` is the
