@@ -75,35 +75,18 @@ impl ScalarUDFImpl for DateTrunc {
             // The same values without the zone take the built-in's arithmetic path; in UTC
             // they are the same instants, and the zone goes back on the result.
             let zoned = times.data_type().clone();
-            let naive = cast(times, &DataType::Timestamp(*unit, None))?;
+            let naive = DataType::Timestamp(*unit, None);
+            let without_zone =
+                |f: &FieldRef| Arc::new(f.as_ref().clone().with_data_type(naive.clone()));
             let mut naive_args = args.args.clone();
-            naive_args[1] = ColumnarValue::Array(naive);
-            let arg_fields = args
-                .arg_fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    if i == 1 {
-                        Arc::new(
-                            f.as_ref()
-                                .clone()
-                                .with_data_type(DataType::Timestamp(*unit, None)),
-                        )
-                    } else {
-                        f.clone()
-                    }
-                })
-                .collect();
+            naive_args[1] = ColumnarValue::Array(cast(times, &naive)?);
+            let mut arg_fields = args.arg_fields.clone();
+            arg_fields[1] = without_zone(&arg_fields[1]);
             let out = self.inner.invoke_with_args(ScalarFunctionArgs {
                 args: naive_args,
                 arg_fields,
                 number_rows: args.number_rows,
-                return_field: Arc::new(
-                    args.return_field
-                        .as_ref()
-                        .clone()
-                        .with_data_type(DataType::Timestamp(*unit, None)),
-                ),
+                return_field: without_zone(&args.return_field),
                 config_options: args.config_options.clone(),
             })?;
             return Ok(match out {
