@@ -37,8 +37,8 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Run `detectors` over the session one at a time, with a progress bar on a terminal; new
-/// findings go into `store`'s findings table.
+/// Run `detectors` over the session ([`detectors::run::AT_ONCE`] at a time), with a progress
+/// bar on a terminal; new findings go into `store`'s findings table.
 pub async fn run_detectors(
     ctx: &SessionContext,
     views: &[detectors::views::View],
@@ -57,7 +57,7 @@ pub async fn run_detectors(
         views,
         over: Over::Session(ctx),
         scope,
-        at_once: 1,
+        at_once: detectors::run::AT_ONCE,
         store,
         on_done: Some(&on_done),
     })

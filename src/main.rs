@@ -20,7 +20,8 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: the watch runs for days with many threads, and
 /// glibc's per-thread arenas kept growing with each poll (3 minutes of the watch benchmark:
-/// 357 to 992 MiB resident with glibc, see bench/watch).
+/// 357 to 992 MiB resident with glibc, see bench/watch). Built with its arenas committed
+/// lazily (`.cargo/config.toml`), so that memory a query frees leaves the resident set.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use include_dir::{Dir, include_dir};
 
 use crate::{Error, Result};
@@ -100,6 +101,7 @@ pub const MATERIALIZED: &[&str] = &[
     "credential_grants",
     "credential_lineage",
     "lambda_functions",
+    "api_daily",
     "api_first_use",
     "lambda_hourly",
     "lambda_durations",
@@ -117,12 +119,25 @@ fn identifiers(sql: &str) -> std::collections::HashSet<String> {
 
 /// The views `sqls` read, directly or through other views.
 pub fn used_by<'a>(views: &'a [View], sqls: &[&str]) -> std::collections::HashSet<&'a str> {
+    used_through(views, sqls, &[])
+}
+
+/// [`used_by`], not following the views named in `tables` further: they are tables of rows
+/// already, and what they were computed from is not read again.
+fn used_through<'a>(
+    views: &'a [View],
+    sqls: &[&str],
+    tables: &[&str],
+) -> std::collections::HashSet<&'a str> {
     let mut used = std::collections::HashSet::new();
     let mut pending: Vec<std::collections::HashSet<String>> =
         sqls.iter().map(|s| identifiers(s)).collect();
     while let Some(words) = pending.pop() {
         for (name, select) in views {
-            if words.contains(&name.to_ascii_lowercase()) && used.insert(name.as_str()) {
+            if words.contains(&name.to_ascii_lowercase())
+                && used.insert(name.as_str())
+                && !tables.contains(&name.as_str())
+            {
                 pending.push(identifiers(select));
             }
         }
@@ -145,7 +160,6 @@ pub async fn materialize(
             source,
         }
     };
-    let used = used_by(views, sqls);
     let mut done: Vec<&str> = Vec::new();
     let mut computed = Vec::new();
     // Views that are already tables of rows (the watch installs the views it keeps up to
@@ -157,23 +171,57 @@ pub async fn materialize(
             done.push(name.as_str());
         }
     }
-    for name in MATERIALIZED.iter().filter(|n| used.contains(*n)) {
-        if done.contains(name) {
-            continue;
+    let used = used_through(views, sqls, &done);
+    let mut pending: Vec<&str> = MATERIALIZED
+        .iter()
+        .copied()
+        .filter(|n| used.contains(n) && !done.contains(n))
+        .collect();
+    // In rounds: the views whose inputs are all computed run together, as many at once as
+    // there are cores (each is a scan and an aggregation with serial stretches; two at once
+    // keep both cores busy), then the views that read them are created again over their rows.
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
+    while !pending.is_empty() {
+        let (mut ready, later): (Vec<&str>, Vec<&str>) = pending.iter().partition(|name| {
+            let select = views
+                .iter()
+                .find(|(n, _)| n == *name)
+                .map_or("", |(_, s)| s.as_str());
+            let inputs = used_through(views, &[select], MATERIALIZED);
+            !pending.iter().any(|p| p != *name && inputs.contains(p))
+        });
+        if ready.is_empty() {
+            // Views reading each other in a circle: one at a time, in the list's order.
+            ready = pending[..1].to_vec();
         }
-        let started = std::time::Instant::now();
-        let df = ctx.table(*name).await.map_err(err(name))?;
-        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(err(name))?;
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
-        let table =
-            datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(err(name))?;
-        ctx.deregister_table(*name).map_err(err(name))?;
-        ctx.register_table(*name, std::sync::Arc::new(table))
-            .map_err(err(name))?;
-        done.push(name);
+        let results: Vec<Result<(&str, datafusion::datasource::MemTable, usize, f64)>> =
+            futures::stream::iter(ready.iter().copied())
+                .map(|name| async move {
+                    let started = std::time::Instant::now();
+                    let df = ctx.table(name).await.map_err(err(name))?;
+                    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+                    let batches = df.collect().await.map_err(err(name))?;
+                    let rows = batches.iter().map(|b| b.num_rows()).sum();
+                    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+                        .map_err(err(name))?;
+                    Ok((name, table, rows, started.elapsed().as_secs_f64()))
+                })
+                .buffered(at_once)
+                .collect()
+                .await;
+        for result in results {
+            let (name, table, rows, seconds) = result?;
+            ctx.deregister_table(name).map_err(err(name))?;
+            ctx.register_table(name, std::sync::Arc::new(table))
+                .map_err(err(name))?;
+            done.push(name);
+            computed.push((name.to_string(), rows, seconds));
+        }
         register_except(ctx, views, &done).await?;
-        computed.push((name.to_string(), rows, started.elapsed().as_secs_f64()));
+        pending = later
+            .into_iter()
+            .filter(|n| !done.contains(n))
+            .collect();
     }
     Ok(computed)
 }
@@ -192,5 +240,8 @@ mod tests {
         let used = used_by(&views, &["SELECT x FROM B JOIN cloudtrail_b ON true"]);
         assert_eq!(used, ["a", "b"].into_iter().collect());
         assert!(used_by(&views, &["SELECT 1 FROM cloudtrail"]).is_empty());
+        // A view that is a table of rows already: what it was computed from is not read.
+        let used = used_through(&views, &["SELECT x FROM b"], &["b"]);
+        assert_eq!(used, ["b"].into_iter().collect());
     }
 }

@@ -1,5 +1,6 @@
 -- When each principal first called each API, and first called it successfully, with the IAM
 -- action the call needs: what the first-seen and dormant-permission detectors compare with.
+-- From api_daily (the first of each day's calls).
 SELECT
     actor_arn,
     event_source,
@@ -12,9 +13,8 @@ FROM (
         actor_arn,
         event_source,
         event_name,
-        min(event_time) AS first_time,
-        min(CASE WHEN error_code IS NULL THEN event_time END) AS first_success
-    FROM cloudtrail
-    WHERE actor_arn IS NOT NULL
+        min(first_time) AS first_time,
+        min(first_success) AS first_success
+    FROM api_daily
     GROUP BY actor_arn, event_source, event_name
 ) a

@@ -61,7 +61,7 @@ impl Detection<'_> {
                     since: Some(from.max(since)),
                     until: None,
                 },
-                at_once: DETECTORS_AT_ONCE,
+                at_once: detectors::run::AT_ONCE,
                 store: Some(self.lake),
                 on_done: None,
             })
@@ -116,5 +116,3 @@ impl Detection<'_> {
     }
 }
 
-/// Detectors run at once (more take more memory for little gain on two cores).
-const DETECTORS_AT_ONCE: usize = 2;
