@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The feature query, with `${bucket}`, `${since}`, `${until}`, `${first_day}` and
-/// `${last_day}` to fill in.
+/// The feature query, with `${bucket}`, `${since}` and `${until}` to fill in.
 pub const FEATURES_SQL: &str = include_str!("../../../sql/baseline/features.sql");
 
 const MINUTE: i64 = 60_000_000;
@@ -268,52 +267,17 @@ impl Row {
     }
 }
 
-/// How much time one feature query covers. Buckets do not depend on each other, so the
-/// window is computed a few days at a time: the query's hash tables (a group per function,
-/// bucket, API, address and agent) hold one chunk, and memory follows the chunk, not the
-/// length of the history trained on.
-pub const CHUNK_MICROS: i64 = 4 * 24 * 60 * MINUTE;
-
-/// The features of every function for buckets starting in `[since, until)` (µs), sorted by
-/// function and bucket.
+/// The features of every function for buckets starting in `[since, until)` (µs).
 pub async fn compute(
     ctx: &SessionContext,
     granularity: Granularity,
     since: i64,
     until: i64,
 ) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for_each_chunk(ctx, granularity, since, until, |chunk| {
-        rows.extend(chunk);
-        Ok(())
-    })
-    .await?;
-    rows.sort_by(|a, b| (&a.function, a.bucket).cmp(&(&b.function, b.bucket)));
-    Ok(rows)
-}
-
-/// The chunks of `[since, until)`: bounds at whole multiples of [`CHUNK_MICROS`] since the
-/// epoch, so that every bucket (five minutes or an hour) falls in one chunk.
-pub fn chunks(since: i64, until: i64) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let mut from = since;
-    while from < until {
-        let to = ((from.div_euclid(CHUNK_MICROS) + 1) * CHUNK_MICROS).min(until);
-        out.push((from, to));
-        from = to;
-    }
-    out
-}
-
-/// The features of `[since, until)` chunk by chunk ([`chunks`], in time order), each chunk's
-/// rows sorted by function and bucket and handed to `each`.
-pub async fn for_each_chunk(
-    ctx: &SessionContext,
-    granularity: Granularity,
-    since: i64,
-    until: i64,
-    mut each: impl FnMut(Vec<Row>) -> Result<()>,
-) -> Result<()> {
+    let sql = FEATURES_SQL
+        .replace("${bucket}", granularity.interval())
+        .replace("${since}", &since.to_string())
+        .replace("${until}", &until.to_string());
     // DataFusion 55's percentile_cont gives a wrong state to its final aggregation (a panic:
     // "one argument to merge_batch") when the partial aggregation is skipped, which it is
     // when most groups hold one row: here, five-minute buckets. Keep the partial aggregation
@@ -326,16 +290,8 @@ pub async fn for_each_chunk(
         .execution
         .skip_partial_aggregation_probe_ratio_threshold;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = 2.0")).await?;
-    let mut result = Ok(());
-    for (from, to) in chunks(since, until) {
-        // Batch by batch: the rows take a fraction of the memory of the Arrow batches.
-        result = read_stream(ctx, &chunk_sql(granularity, from, to))
-            .await
-            .and_then(&mut each);
-        if result.is_err() {
-            break;
-        }
-    }
+    // Batch by batch: the rows take a fraction of the memory of the Arrow batches.
+    let result = read_stream(ctx, &sql).await;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = {before:?}")).await?;
     result.map_err(|e| match e {
         Error::Query { context, source } => Error::Query {
@@ -344,22 +300,6 @@ pub async fn for_each_chunk(
         },
         e => e,
     })
-}
-
-/// The feature query for `[from, to)`. The `dt` partitions a day either side of it bound the
-/// files listed (an invocation's day may be that of its log line, after its start).
-fn chunk_sql(granularity: Granularity, from: i64, to: i64) -> String {
-    let day = |micros: i64| {
-        chrono::DateTime::from_timestamp_micros(micros)
-            .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
-    };
-    const DAY: i64 = 24 * 60 * MINUTE;
-    FEATURES_SQL
-        .replace("${bucket}", granularity.interval())
-        .replace("${since}", &from.to_string())
-        .replace("${until}", &to.to_string())
-        .replace("${first_day}", &day(from.saturating_sub(DAY)))
-        .replace("${last_day}", &day(to.saturating_add(DAY)))
 }
 
 async fn read_stream(ctx: &SessionContext, sql: &str) -> Result<Vec<Row>> {
@@ -445,35 +385,4 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Row>) -> Result<()> {
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_the_window_and_split_no_bucket() {
-        let hour = 60 * MINUTE;
-        // From 13:05 on one day to 09:00 eleven days later.
-        let since = 20_000 * 24 * hour + 13 * hour + 5 * MINUTE;
-        let until = since + 10 * 24 * hour + 20 * hour - 5 * MINUTE;
-        let c = chunks(since, until);
-        assert_eq!(c.first().map(|c| c.0), Some(since));
-        assert_eq!(c.last().map(|c| c.1), Some(until));
-        assert!(c.windows(2).all(|w| w[0].1 == w[1].0), "{c:?}");
-        assert!(c.len() >= 3, "{c:?}");
-        for (from, to) in &c[1..] {
-            assert_eq!(from % hour, 0, "a chunk starts inside an hour: {c:?}");
-            assert!(to - from <= CHUNK_MICROS);
-        }
-        assert!(chunks(since, since).is_empty());
-        assert_eq!(chunks(since, since + 1), vec![(since, since + 1)]);
-    }
-
-    #[test]
-    fn chunk_sql_fills_every_placeholder() {
-        let sql = chunk_sql(Granularity::FiveMinutes, 1_700_000_000_000_000, 1_700_100_000_000_000);
-        assert!(!sql.contains("${"), "{sql}");
-        assert!(sql.contains("'2023-11-13'") && sql.contains("'2023-11-17'"), "{sql}");
-    }
 }

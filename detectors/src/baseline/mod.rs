@@ -488,35 +488,26 @@ pub async fn judge_lake(
 ) -> Result<Scored> {
     let mut out = Scored::default();
     for width in Granularity::ALL {
-        // Chunk by chunk: a long window at five minutes is millions of buckets, and only the
-        // flagged ones are kept.
-        let mut flags = Vec::new();
-        features::for_each_chunk(ctx, width, since, until, |rows| {
-            for row in rows {
-                if only.is_some_and(|f| f != row.function) {
-                    continue;
-                }
-                let Some(f) = model.functions.get(&row.function) else {
-                    if row.invocations > 0.0 {
-                        out.unknown.insert(row.function.clone());
-                    }
-                    continue;
-                };
-                if f.state == State::Learning {
-                    out.learning
-                        .insert(row.function.clone(), f.learning.clone().unwrap_or_default());
-                    continue;
-                }
-                out.buckets_scored += 1;
-                if let Some(flag) = judge(&row.function, f, width, &row, &model.params) {
-                    flags.push(flag);
-                }
+        for row in features::compute(ctx, width, since, until).await? {
+            if only.is_some_and(|f| f != row.function) {
+                continue;
             }
-            Ok(())
-        })
-        .await?;
-        flags.sort_by(|a, b| (&a.function, a.bucket).cmp(&(&b.function, b.bucket)));
-        out.flags.extend(flags);
+            let Some(f) = model.functions.get(&row.function) else {
+                if row.invocations > 0.0 {
+                    out.unknown.insert(row.function.clone());
+                }
+                continue;
+            };
+            if f.state == State::Learning {
+                out.learning
+                    .insert(row.function.clone(), f.learning.clone().unwrap_or_default());
+                continue;
+            }
+            out.buckets_scored += 1;
+            if let Some(flag) = judge(&row.function, f, width, &row, &model.params) {
+                out.flags.push(flag);
+            }
+        }
     }
     Ok(out)
 }
