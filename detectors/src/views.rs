@@ -218,10 +218,7 @@ pub async fn materialize(
             computed.push((name.to_string(), rows, seconds));
         }
         register_except(ctx, views, &done).await?;
-        pending = later
-            .into_iter()
-            .filter(|n| !done.contains(n))
-            .collect();
+        pending = later.into_iter().filter(|n| !done.contains(n)).collect();
     }
     Ok(computed)
 }
