@@ -17,7 +17,10 @@ pub fn bin() -> Command {
 
 /// `tests/data`, the sample data kept with the tests (sources and licences in NOTICE).
 pub fn test_data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
+    )
+    .join("tests/data");
     assert!(dir.is_dir(), "the test data is not at {}", dir.display());
     dir
 }

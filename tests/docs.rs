@@ -5,7 +5,7 @@
 //! example detector passes its golden tests as written.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::common::*;
 
@@ -197,7 +197,9 @@ fn command_of(
 
 /// Read the docs: `docs/*.md` and the README.
 fn read_docs(known: &BTreeSet<CommandPath>) -> Docs {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .expect("reading docs/")
         .map(|e| e.unwrap().path())
@@ -212,7 +214,7 @@ fn read_docs(known: &BTreeSet<CommandPath>) -> Docs {
     };
     for path in files {
         let name = path
-            .strip_prefix(root)
+            .strip_prefix(&root)
             .unwrap()
             .display()
             .to_string()
@@ -520,9 +522,11 @@ fn the_help_parser_reads_clap_help() {
 
 /// The text of `docs/<name>`.
 fn doc(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join(name);
+    let p = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
+    )
+    .join("docs")
+    .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 

@@ -466,7 +466,10 @@ mod sample_data {
 
     #[test]
     fn agrees_with_serde_on_every_sample() {
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data"));
+        let root = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
+        )
+        .join("../tests/data");
         let mut records = Vec::new();
         let mut stack: Vec<_> = [
             "stratus_red_team_detonation_logs",

@@ -654,7 +654,10 @@ mod tests {
     /// the known platform lines are recognised.
     #[test]
     fn samples() {
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data"));
+        let root = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
+        )
+        .join("../tests/data");
         let dir = root.join("awsdocs_lambda_log_examples");
         let text: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.join("cloudwatch_text_log_examples.json")).unwrap(),
