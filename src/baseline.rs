@@ -195,7 +195,7 @@ pub async fn write_plot(
         baseline::features::compute(ctx, Granularity::Hour, since, until)
             .await?
             .into_iter()
-            .filter(|r| r.function == function)
+            .filter(|r| &*r.function == function)
             .collect();
     let flags = baseline::judge_lake(ctx, model, since, until, Some(function))
         .await?

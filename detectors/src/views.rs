@@ -177,17 +177,23 @@ pub async fn materialize(
         .copied()
         .filter(|n| used.contains(n) && !done.contains(n))
         .collect();
-    // In rounds: the views whose inputs are all computed run together, as many at once as
-    // there are cores (each is a scan and an aggregation with serial stretches; two at once
-    // keep both cores busy), then the views that read them are created again over their rows.
-    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
-    while !pending.is_empty() {
-        let (mut ready, later): (Vec<&str>, Vec<&str>) = pending.iter().partition(|name| {
+    // Each pending view's materialized inputs, found once.
+    let inputs: std::collections::HashMap<&str, std::collections::HashSet<&str>> = pending
+        .iter()
+        .map(|name| {
             let select = views
                 .iter()
                 .find(|(n, _)| n == *name)
                 .map_or("", |(_, s)| s.as_str());
-            let inputs = used_through(views, &[select], MATERIALIZED);
+            (*name, used_through(views, &[select], MATERIALIZED))
+        })
+        .collect();
+    // In rounds: the views whose inputs are all computed run together, as many at once as
+    // detectors do (each is a scan and an aggregation with serial stretches; two at once keep
+    // both cores busy), then the views that read them are created again over their rows.
+    while !pending.is_empty() {
+        let (mut ready, later): (Vec<&str>, Vec<&str>) = pending.iter().partition(|name| {
+            let inputs = &inputs[*name];
             !pending.iter().any(|p| p != *name && inputs.contains(p))
         });
         if ready.is_empty() {
@@ -206,7 +212,7 @@ pub async fn materialize(
                         .map_err(err(name))?;
                     Ok((name, table, rows, started.elapsed().as_secs_f64()))
                 })
-                .buffered(at_once)
+                .buffered(crate::run::AT_ONCE)
                 .collect()
                 .await;
         for result in results {

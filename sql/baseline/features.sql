@@ -2,8 +2,9 @@
 -- how long and how much memory it took, and what its execution role's sessions (named after the
 -- function, as Lambda names them) did in CloudTrail. The baseline model learns these.
 --
--- Three placeholders are filled in before it runs: ${bucket} (an interval: '5 minutes' or
--- '1 hour'), ${since} and ${until} (µs since the epoch; the window is [since, until)).
+-- Placeholders are filled in before it runs: ${bucket} (an interval: '5 minutes' or '1 hour'),
+-- ${since} and ${until} (µs since the epoch; the window is [since, until)), ${first_day} and
+-- ${last_day} (the days of its first and last microsecond: the `dt` partitions that hold it).
 -- One row per function and bucket with any activity; quiet buckets are absent (all zero).
 WITH inv AS (
     SELECT
@@ -21,6 +22,7 @@ WITH inv AS (
         max(memory_size_mb) AS memory_size_mb
     FROM lambda_invocations
     WHERE start_time >= to_timestamp_micros(${since}) AND start_time < to_timestamp_micros(${until})
+      AND dt BETWEEN '${first_day}' AND '${last_day}'
     GROUP BY 1, 2
 ),
 -- The role's calls, one row per distinct (API, address, agent) in a bucket.
@@ -41,6 +43,7 @@ calls AS (
             THEN 1 ELSE 0 END) AS denied
     FROM cloudtrail
     WHERE event_time >= to_timestamp_micros(${since}) AND event_time < to_timestamp_micros(${until})
+      AND dt BETWEEN '${first_day}' AND '${last_day}'
       AND user_identity_type = 'AssumedRole'
       AND session_name IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5, 6, 7

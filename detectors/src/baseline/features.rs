@@ -5,10 +5,12 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::{Error, Result};
 
-/// The feature query, with `${bucket}`, `${since}` and `${until}` to fill in.
+/// The feature query, with `${bucket}`, `${since}`, `${until}`, `${first_day}` and
+/// `${last_day}` to fill in.
 pub const FEATURES_SQL: &str = include_str!("../../../sql/baseline/features.sql");
 
 const MINUTE: i64 = 60_000_000;
@@ -196,12 +198,13 @@ impl Feature {
 }
 
 /// One function's activity in one bucket. Quiet buckets have no row: every count is zero.
+/// The names are shared by a function's rows (a month of hours is 720 rows per function).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
-    pub function: String,
+    pub function: Arc<str>,
     /// Bucket start, µs since the epoch.
     pub bucket: i64,
-    pub actor_arn: Option<String>,
+    pub actor_arn: Option<Arc<str>>,
     pub invocations: f64,
     pub errors: f64,
     pub timeouts: f64,
@@ -221,7 +224,7 @@ impl Row {
     /// A quiet bucket.
     pub fn quiet(function: &str, bucket: i64) -> Row {
         Row {
-            function: function.to_string(),
+            function: function.into(),
             bucket,
             ..Row::default()
         }
@@ -230,7 +233,7 @@ impl Row {
     /// The same bucket without its names (the numbers are what a model learns from).
     pub fn numbers(&self) -> Row {
         Row {
-            function: String::new(),
+            function: Arc::default(),
             actor_arn: None,
             ..*self
         }
@@ -267,17 +270,95 @@ impl Row {
     }
 }
 
-/// The features of every function for buckets starting in `[since, until)` (µs).
+/// How much time one feature query covers. Buckets do not depend on each other, so a window
+/// is computed a few days at a time: the query's hash tables (a group per function, bucket,
+/// API, address and agent) hold one chunk, and memory follows the chunk, not the length of
+/// the history.
+pub const CHUNK_MICROS: i64 = 2 * DAY;
+
+const DAY: i64 = 24 * 60 * MINUTE;
+
+/// The features of every function for buckets starting in `[since, until)` (µs), sorted by
+/// function and bucket.
 pub async fn compute(
     ctx: &SessionContext,
     granularity: Granularity,
     since: i64,
     until: i64,
 ) -> Result<Vec<Row>> {
-    let sql = FEATURES_SQL
-        .replace("${bucket}", granularity.interval())
-        .replace("${since}", &since.to_string())
-        .replace("${until}", &until.to_string());
+    let mut chunks = Vec::new();
+    for_each_chunk(ctx, granularity, since, until, |chunk| {
+        chunks.push(chunk);
+        Ok(())
+    })
+    .await?;
+    // One allocation of the final size, each chunk freed once moved.
+    let mut rows = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    for chunk in chunks {
+        rows.extend(chunk);
+    }
+    // Sorted within a chunk, chunks in time order; a function has one row per bucket.
+    rows.sort_unstable_by(|a, b| (&a.function, a.bucket).cmp(&(&b.function, b.bucket)));
+    Ok(rows)
+}
+
+/// The times of the lake's first and last invocation or CloudTrail event (µs); `None` when
+/// it holds neither.
+pub async fn data_span(ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
+    let sql = "SELECT CAST(min(t) AS BIGINT) AS lo, CAST(max(t) AS BIGINT) AS hi FROM ( \
+               SELECT min(start_time) AS t FROM lambda_invocations UNION ALL \
+               SELECT max(start_time) FROM lambda_invocations UNION ALL \
+               SELECT min(event_time) FROM cloudtrail UNION ALL \
+               SELECT max(event_time) FROM cloudtrail)";
+    let batches = crate::session::run_sql(ctx, sql).await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let lo = b.column(0).as_primitive::<Int64Type>();
+    let hi = b.column(1).as_primitive::<Int64Type>();
+    if lo.is_null(0) || hi.is_null(0) {
+        return Ok(None);
+    }
+    Ok(Some((lo.value(0), hi.value(0))))
+}
+
+/// The chunks of `[since, until)`: bounds at whole multiples of [`CHUNK_MICROS`] since the
+/// epoch, so that every bucket (five minutes or an hour) falls in one chunk.
+pub fn chunks(since: i64, until: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut from = since;
+    while from < until {
+        let to = (from.div_euclid(CHUNK_MICROS) + 1)
+            .saturating_mul(CHUNK_MICROS)
+            .min(until);
+        out.push((from, to));
+        from = to;
+    }
+    out
+}
+
+/// The features of `[since, until)` chunk by chunk ([`chunks`] of the part of the window the
+/// lake holds data in, in time order), each chunk's rows sorted by function and bucket and
+/// handed to `each`.
+pub async fn for_each_chunk(
+    ctx: &SessionContext,
+    granularity: Granularity,
+    since: i64,
+    until: i64,
+    mut each: impl FnMut(Vec<Row>) -> Result<()>,
+) -> Result<()> {
+    // An open window (`eval`, `score` without --since) is bounded by the data, whole buckets
+    // of it: chunks from the epoch would each be a query over nothing.
+    let (since, until) = match data_span(ctx).await? {
+        None => return Ok(()),
+        Some((lo, hi)) => {
+            let step = granularity.micros();
+            (
+                since.max(lo - lo.rem_euclid(step)),
+                until.min(hi.saturating_add(step - hi.rem_euclid(step))),
+            )
+        }
+    };
     // DataFusion 55's percentile_cont gives a wrong state to its final aggregation (a panic:
     // "one argument to merge_batch") when the partial aggregation is skipped, which it is
     // when most groups hold one row: here, five-minute buckets. Keep the partial aggregation
@@ -290,8 +371,16 @@ pub async fn compute(
         .execution
         .skip_partial_aggregation_probe_ratio_threshold;
     crate::session::run_sql(ctx, &format!("SET {SKIP} = 2.0")).await?;
-    // Batch by batch: the rows take a fraction of the memory of the Arrow batches.
-    let result = read_stream(ctx, &sql).await;
+    let mut result = Ok(());
+    for (from, to) in chunks(since, until) {
+        // Batch by batch: the rows take a fraction of the memory of the Arrow batches.
+        result = read_stream(ctx, &chunk_sql(granularity, from, to))
+            .await
+            .and_then(&mut each);
+        if result.is_err() {
+            break;
+        }
+    }
     crate::session::run_sql(ctx, &format!("SET {SKIP} = {before:?}")).await?;
     result.map_err(|e| match e {
         Error::Query { context, source } => Error::Query {
@@ -300,6 +389,23 @@ pub async fn compute(
         },
         e => e,
     })
+}
+
+/// The feature query for `[from, to)`, reading only the `dt` partitions of its days (the lake
+/// files an invocation under the day it started, an event under the day of its time).
+fn chunk_sql(granularity: Granularity, from: i64, to: i64) -> String {
+    let day = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+            || "9999-12-31".to_string(),
+            |t| t.format("%Y-%m-%d").to_string(),
+        )
+    };
+    FEATURES_SQL
+        .replace("${bucket}", granularity.interval())
+        .replace("${since}", &from.to_string())
+        .replace("${until}", &to.to_string())
+        .replace("${first_day}", &day(from))
+        .replace("${last_day}", &day(to.saturating_sub(1).max(from)))
 }
 
 async fn read_stream(ctx: &SessionContext, sql: &str) -> Result<Vec<Row>> {
@@ -360,15 +466,24 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Row>) -> Result<()> {
         nums.push(col(n)?.as_primitive::<Float64Type>().clone());
     }
     let get = |c: usize, i: usize| (!nums[c].is_null(i)).then(|| nums[c].value(i));
+    // Rows come sorted by function: a name is shared with the row before when it repeats.
+    let shared = |last: Option<&Arc<str>>, v: &str| match last {
+        Some(a) if &**a == v => a.clone(),
+        _ => Arc::<str>::from(v),
+    };
     for i in 0..b.num_rows() {
         if function.is_null(i) || bucket.is_null(i) {
             continue;
         }
         let n = |c: usize| get(c, i).unwrap_or(0.0);
+        let last = out.last();
+        let function = shared(last.map(|r| &r.function), function.value(i));
+        let actor_arn = (!actor.is_null(i))
+            .then(|| shared(last.and_then(|r| r.actor_arn.as_ref()), actor.value(i)));
         out.push(Row {
-            function: function.value(i).to_string(),
+            function,
             bucket: bucket.value(i),
-            actor_arn: (!actor.is_null(i)).then(|| actor.value(i).to_string()),
+            actor_arn,
             invocations: n(0),
             errors: n(1),
             timeouts: n(2),
@@ -385,4 +500,49 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Row>) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_window_and_split_no_bucket() {
+        let hour = 60 * MINUTE;
+        // From 13:05 on one day to 09:00 eleven days later.
+        let since = 20_000 * 24 * hour + 13 * hour + 5 * MINUTE;
+        let until = since + 10 * 24 * hour + 20 * hour - 5 * MINUTE;
+        let c = chunks(since, until);
+        assert_eq!(c.first().map(|c| c.0), Some(since));
+        assert_eq!(c.last().map(|c| c.1), Some(until));
+        assert!(c.windows(2).all(|w| w[0].1 == w[1].0), "{c:?}");
+        assert!(c.len() >= 5, "{c:?}");
+        for (from, to) in &c[1..] {
+            assert_eq!(from % hour, 0, "a chunk starts inside an hour: {c:?}");
+            assert!(to - from <= CHUNK_MICROS);
+        }
+        assert!(chunks(since, since).is_empty());
+        assert_eq!(chunks(since, since + 1), vec![(since, since + 1)]);
+    }
+
+    #[test]
+    fn chunk_sql_fills_every_placeholder() {
+        let sql = chunk_sql(
+            Granularity::FiveMinutes,
+            1_700_000_000_000_000,
+            1_700_100_000_000_000,
+        );
+        assert!(!sql.contains("${"), "{sql}");
+        // 2023-11-14T22:13:20Z to 2023-11-16T02:00:00Z.
+        assert!(sql.contains("'2023-11-14' AND '2023-11-16'"), "{sql}");
+        assert!(sql.contains("INTERVAL '5 minutes'"), "{sql}");
+        // A window ending at midnight does not read the next day.
+        let sql = chunk_sql(
+            Granularity::Hour,
+            1_700_006_400_000_000,
+            1_700_092_800_000_000,
+        );
+        assert!(sql.contains("'2023-11-15' AND '2023-11-15'"), "{sql}");
+        assert!(sql.contains("INTERVAL '1 hour'"), "{sql}");
+    }
 }

@@ -71,27 +71,6 @@ fn iso(micros: i64) -> String {
     pipeline::time::rfc3339_millis(micros.div_euclid(1000)).unwrap_or_default()
 }
 
-/// The times of the lake's first and last invocation or CloudTrail event (µs).
-async fn data_span(ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
-    let sql = "SELECT CAST(min(t) AS BIGINT) AS lo, CAST(max(t) AS BIGINT) AS hi FROM ( \
-               SELECT min(start_time) AS t FROM lambda_invocations UNION ALL \
-               SELECT max(start_time) FROM lambda_invocations UNION ALL \
-               SELECT min(event_time) FROM cloudtrail UNION ALL \
-               SELECT max(event_time) FROM cloudtrail)";
-    let batches = crate::session::run_sql(ctx, sql).await?;
-    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else {
-        return Ok(None);
-    };
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Int64Type;
-    let lo = b.column(0).as_primitive::<Int64Type>();
-    let hi = b.column(1).as_primitive::<Int64Type>();
-    if lo.is_null(0) || hi.is_null(0) {
-        return Ok(None);
-    }
-    Ok(Some((lo.value(0), hi.value(0))))
-}
-
 /// What training saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
@@ -115,7 +94,7 @@ pub async fn train(
     params: &Params,
     now: i64,
 ) -> Result<(Model, TrainSummary)> {
-    let Some((lo, hi)) = data_span(ctx).await? else {
+    let Some((lo, hi)) = features::data_span(ctx).await? else {
         return Err(Error::Usage(
             "the lake has no Lambda invocations or CloudTrail events to learn from".into(),
         ));
@@ -147,39 +126,25 @@ pub async fn train(
     for i in 1..=rows.len() {
         if i == rows.len() || rows[i].function != rows[start].function {
             if rows[start..i].iter().any(|r| r.invocations > 0.0) {
-                spans.push((rows[start].function.as_str(), start..i));
+                spans.push((&*rows[start].function, start..i));
             }
             start = i;
         }
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(spans.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(String, FunctionModel)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, span)) = spans.get(i) else {
-                            break;
-                        };
-                        out.push((
-                            name.to_string(),
-                            train_function(&rows[span.clone()], since, until, params),
-                        ));
-                    }
-                    out
-                })
+    // One function per task on rayon's threads: the mixture's k-means steps are rayon's
+    // parallel loops too, which run on the calling worker rather than waking another thread.
+    let results: Vec<(String, FunctionModel)> = {
+        use rayon::prelude::*;
+        spans
+            .par_iter()
+            .map(|(name, span)| {
+                (
+                    name.to_string(),
+                    train_function(&rows[span.clone()], since, until, params),
+                )
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    });
+    };
     drop(rows);
     let functions: BTreeMap<String, FunctionModel> = results.into_iter().collect();
     let ready = functions
@@ -221,7 +186,7 @@ fn train_function(hourly: &[Row], since: i64, until: i64, params: &Params) -> Fu
     let mut roles: HashMap<&str, usize> = HashMap::new();
     for r in hourly {
         if let Some(a) = &r.actor_arn {
-            *roles.entry(a.as_str()).or_default() += 1;
+            *roles.entry(&**a).or_default() += 1;
         }
     }
     let role = roles
@@ -488,26 +453,37 @@ pub async fn judge_lake(
 ) -> Result<Scored> {
     let mut out = Scored::default();
     for width in Granularity::ALL {
-        for row in features::compute(ctx, width, since, until).await? {
-            if only.is_some_and(|f| f != row.function) {
-                continue;
-            }
-            let Some(f) = model.functions.get(&row.function) else {
-                if row.invocations > 0.0 {
-                    out.unknown.insert(row.function.clone());
+        // Chunk by chunk: a long window at five minutes is millions of buckets, and only the
+        // flagged ones are kept.
+        let mut flags = Vec::new();
+        features::for_each_chunk(ctx, width, since, until, |rows| {
+            for row in rows {
+                if only.is_some_and(|f| f != &*row.function) {
+                    continue;
                 }
-                continue;
-            };
-            if f.state == State::Learning {
-                out.learning
-                    .insert(row.function.clone(), f.learning.clone().unwrap_or_default());
-                continue;
+                let Some(f) = model.functions.get(&*row.function) else {
+                    if row.invocations > 0.0 {
+                        out.unknown.insert(row.function.to_string());
+                    }
+                    continue;
+                };
+                if f.state == State::Learning {
+                    out.learning.insert(
+                        row.function.to_string(),
+                        f.learning.clone().unwrap_or_default(),
+                    );
+                    continue;
+                }
+                out.buckets_scored += 1;
+                if let Some(flag) = judge(&row.function, f, width, &row, &model.params) {
+                    flags.push(flag);
+                }
             }
-            out.buckets_scored += 1;
-            if let Some(flag) = judge(&row.function, f, width, &row, &model.params) {
-                out.flags.push(flag);
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        flags.sort_by(|a, b| (&a.function, a.bucket).cmp(&(&b.function, b.bucket)));
+        out.flags.extend(flags);
     }
     Ok(out)
 }
