@@ -212,7 +212,9 @@ pub async fn materialize(
                         .map_err(err(name))?;
                     Ok((name, table, rows, started.elapsed().as_secs_f64()))
                 })
-                .buffered(crate::run::AT_ONCE)
+                // Unordered: a view that ends early frees its place for the next at once,
+                // not when the views before it in the list end.
+                .buffer_unordered(crate::run::AT_ONCE)
                 .collect()
                 .await;
         for result in results {
