@@ -33,7 +33,9 @@ spread AS (
 suspect AS (
     -- Their calls, the same calls as above, each with its network. Joined by the key alone:
     -- the engine looks the few keys up in each row group's bloom filter and reads only the
-    -- row groups that hold them.
+    -- row groups that hold them. The conditions and the network are written again rather
+    -- than joined from `addresses`: a CTE is planned anew where it is used, so joining it
+    -- here would scan every call a second time.
     SELECT
         e.*,
         CASE
