@@ -38,42 +38,69 @@ def sample_events():
     return [e for e in events if isinstance(e.get("eventTime"), str) and isinstance(e.get("eventName"), str)]
 
 
+ONE_ACCOUNT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+# An organization trail's regions: every region enabled by default, in this order.
+ORG_REGIONS = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
+    "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "sa-east-1",
+]
+ORG_ID = "o-exampleorg1"
+
+
+def account_id(i: int) -> str:
+    """The i-th member account's id (the first one is the one-account corpus's)."""
+    return f"{123456789012 + i * 1_000_003:012d}"
+
+
 def write_files(args):
-    """Write files [lo, hi) of the corpus; deterministic for the seed."""
-    lo, hi, out, seed, events = args
+    """Write files [lo, hi) of the corpus; deterministic for the seed. One account: files in
+    turn from three regions, one every five minutes. An organization (accounts > 0): in each
+    five-minute slot one file from every account and region, under the organization trail's
+    prefix `AWSLogs/o-…/ACCOUNT/CloudTrail/REGION/…`."""
+    lo, hi, out, seed, events, accounts, regions = args
     rng = random.Random(seed * 1_000_003 + lo)
     start = datetime(2026, 10, 1, tzinfo=timezone.utc)
     for n in range(lo, hi):
-        t0 = start + timedelta(minutes=5 * n)
-        region = ["us-east-1", "eu-west-1", "ap-southeast-2"][n % 3]
+        if accounts:
+            slot, place = divmod(n, accounts * regions)
+            account, region = account_id(place % accounts), ORG_REGIONS[place // accounts]
+            prefix = f"AWSLogs/{ORG_ID}/{account}/CloudTrail"
+        else:
+            slot, account, region = n, account_id(0), ONE_ACCOUNT_REGIONS[n % 3]
+            prefix = f"AWSLogs/{account}/CloudTrail"
+        t0 = start + timedelta(minutes=5 * slot)
         records = []
         for i in range(PER_FILE):
             e = dict(rng.choice(events))
             e["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             e["eventTime"] = (t0 + timedelta(milliseconds=rng.randrange(300_000))).strftime("%Y-%m-%dT%H:%M:%SZ")
             e["awsRegion"] = region
-            e["recipientAccountId"] = "123456789012"
+            e["recipientAccountId"] = account
             records.append(e)
-        d = out / "AWSLogs/123456789012/CloudTrail" / region / t0.strftime("%Y/%m/%d")
+        d = out / prefix / region / t0.strftime("%Y/%m/%d")
         d.mkdir(parents=True, exist_ok=True)
-        name = f"123456789012_CloudTrail_{region}_{t0.strftime('%Y%m%dT%H%MZ')}_{n:06d}.json.gz"
+        name = f"{account}_CloudTrail_{region}_{t0.strftime('%Y%m%dT%H%MZ')}_{n:06d}.json.gz"
         with gzip.open(d / name, "wb", compresslevel=6) as f:
             f.write(json.dumps({"Records": records}, separators=(",", ":")).encode())
 
 
-def build_corpus(out: Path, events_wanted: int, seed: int):
+def build_corpus(out: Path, events_wanted: int, seed: int, accounts: int = 0, regions: int = 0):
+    """The corpus under `out`, built once (a marker records what it holds). `accounts` 0: one
+    account's trail; otherwise an organization trail of that many accounts and regions."""
     files = -(-events_wanted // PER_FILE)
     marker = out / ".complete"
-    if marker.exists() and marker.read_text() == f"{files}:{seed}:{DATA}":
+    key = f"{files}:{seed}:{accounts}:{regions}:{DATA}"
+    if marker.exists() and marker.read_text() == key:
         return files * PER_FILE
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     events = sample_events()
     print(f"building corpus: {files} files x {PER_FILE} records from {len(events)} sample records ({DATA})", file=sys.stderr)
-    chunks = [(lo, min(lo + 100, files), out, seed, events) for lo in range(0, files, 100)]
+    chunks = [(lo, min(lo + 100, files), out, seed, events, accounts, regions) for lo in range(0, files, 100)]
     with Pool(os.cpu_count()) as p:
         p.map(write_files, chunks)
-    marker.write_text(f"{files}:{seed}:{DATA}")
+    marker.write_text(key)
     return files * PER_FILE
 
 
@@ -217,13 +244,19 @@ def main():
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--runs", type=int, default=3, help="trailhound runs per source (median reported)")
     ap.add_argument("--work", default=str(Path(__file__).resolve().parent / "out"))
+    ap.add_argument("--accounts", type=int, default=100, help="member accounts of the organization-trail corpus")
+    ap.add_argument("--regions", type=int, default=17, help=f"regions of each account (at most {len(ORG_REGIONS)})")
+    ap.add_argument("--org-events", type=int, default=300_000, help="events of the organization-trail corpus")
+    ap.add_argument("--skip-org", action="store_true")
     a = ap.parse_args()
+    if not 1 <= a.regions <= len(ORG_REGIONS) or a.accounts < 1:
+        ap.error(f"--accounts must be at least 1 and --regions from 1 to {len(ORG_REGIONS)}")
     work = Path(a.work)
     corpus = work / "corpus"
     events = build_corpus(corpus, a.events, a.seed)
     size = sum(p.stat().st_size for p in corpus.rglob("*.json.gz"))
     files = sum(1 for _ in corpus.rglob("*.json.gz"))
-    print(f"corpus: {events:,} events in {files:,} .json.gz files, {size / 2**20:.0f} MiB, threads={a.threads}")
+    print(f"one account, three regions: {events:,} events in {files:,} .json.gz files, {size / 2**20:.0f} MiB, threads={a.threads}")
 
     wall, rss, walls, _ = run_trailhound_median(a.bin, corpus, work / "lake", a.threads, a.runs, events)
     th_rate = events / wall
@@ -235,6 +268,22 @@ def main():
         d_rate = events / dwall
         print(f"duckdb {__import__('duckdb').__version__} (same files):   {d_rate:>12,.0f} events/s  ({dwall:.2f} s)")
         print(f"ratio trailhound/duckdb:   {th_rate / d_rate:>12.1f}x")
+
+    if not a.skip_org:
+        org = work / f"corpus-org-{a.accounts}x{a.regions}"
+        org_events = build_corpus(org, a.org_events, a.seed, a.accounts, a.regions)
+        org_files = sum(1 for _ in org.rglob("*.json.gz"))
+        places = min(org_files, a.accounts * a.regions)
+        print(f"organization trail, {a.accounts} accounts x {a.regions} regions: {org_events:,} events in "
+              f"{org_files:,} .json.gz files over {places:,} account-region partitions")
+        owall, orss, owalls, _ = run_trailhound_median(a.bin, org, work / "lake-org", a.threads, a.runs, org_events)
+        o_rate = org_events / owall
+        print(f"trailhound (local files):  {o_rate:>12,.0f} events/s  (median {owall:.2f} s wall of {fmt(owalls)}, peak RSS {orss / 1024:.0f} MiB)")
+        if not a.skip_duckdb:
+            n, dwall = run_duckdb(org, work / "duckdb-org", a.threads)
+            assert n == org_events, (n, org_events)
+            print(f"duckdb (same files):       {org_events / dwall:>12,.0f} events/s  ({dwall:.2f} s)")
+            print(f"ratio trailhound/duckdb:   {o_rate / (org_events / dwall):>12.1f}x")
 
     if not a.skip_s3 and os.environ.get("AWS_ENDPOINT_URL"):
         bucket = f"bench-{os.getpid()}"
