@@ -147,8 +147,29 @@ fn sort_batch(
 }
 
 impl Output {
+    /// The settings of a file that will hold `rows` rows and no more: its bloom filters sized
+    /// for that many values rather than a row group's worth. A run over an organization's
+    /// trail writes thousands of small files, and a filter sized for 128 Ki values is a
+    /// quarter of a MiB per column to allocate, fill and fold down again in each of them.
+    fn props_for_rows(&self, rows: usize) -> WriterProperties {
+        let ndv = (rows as u64).max(64);
+        let mut b = (*self.props).clone().into_builder();
+        for field in self.schema.fields() {
+            let col = ColumnPath::from(field.name().as_str());
+            if self
+                .props
+                .bloom_filter_properties(&col)
+                .is_some_and(|p| p.ndv() > ndv)
+            {
+                b = b.set_column_bloom_filter_max_ndv(col, ndv);
+            }
+        }
+        b.build()
+    }
+
     /// Encode a partition's buffered rows into its file, opening the file on first use.
-    fn write_batch<B: BatchBuilder>(&mut self, part: &mut Part<B>) -> Result<()> {
+    /// `last`: no more rows will follow into this file (it is closed next).
+    fn write_batch<B: BatchBuilder>(&mut self, part: &mut Part<B>, last: bool) -> Result<()> {
         let batch = sort_batch(part.builder.finish()?, self.sort_by)?;
         if part.file.is_none() {
             let rel = format!(
@@ -167,7 +188,12 @@ impl Output {
                     .map_err(|e| Error::io("creating directory", dir, e))?;
             }
             let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
-            let w = ArrowWriter::try_new(f, self.schema.clone(), Some((*self.props).clone()))
+            let props = if last {
+                self.props_for_rows(batch.num_rows())
+            } else {
+                (*self.props).clone()
+            };
+            let w = ArrowWriter::try_new(f, self.schema.clone(), Some(props))
                 .map_err(|e| parquet_err(&rel, e))?;
             part.file = Some((
                 w,
@@ -264,7 +290,7 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
         let part = &mut self.parts[idx];
         part.last_used = self.tick;
         if part.builder.len() >= self.limits.batch_rows {
-            self.out.write_batch(part)?;
+            self.out.write_batch(part, false)?;
         }
         Ok(&mut part.builder)
     }
@@ -295,7 +321,7 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
             };
             let (builder_bytes, encoding) = usage(part);
             if builder_bytes >= encoding && part.builder.len() > 0 {
-                self.out.write_batch(part)?;
+                self.out.write_batch(part, false)?;
             } else if let Some((w, staged)) = part.file.as_mut() {
                 w.flush().map_err(|e| parquet_err(&staged.rel, e))?;
             } else {
@@ -316,7 +342,7 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
 
     fn close_part(&mut self, part: &mut Part<B>) -> Result<()> {
         if part.builder.len() > 0 {
-            self.out.write_batch(part)?;
+            self.out.write_batch(part, true)?;
         }
         if let Some((w, mut staged)) = part.file.take() {
             let meta = w.close().map_err(|e| parquet_err(&staged.rel, e))?;
@@ -333,5 +359,91 @@ impl<B: BatchBuilder> PartitionedWriter<B> {
             self.close_part(part)?;
         }
         Ok(self.done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringBuilder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::properties::ReaderProperties;
+    use parquet::file::reader::{FileReader, RowGroupReader};
+    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+    /// One string column, `id`.
+    struct Ids(StringBuilder);
+
+    impl BatchBuilder for Ids {
+        fn new(_capacity: usize) -> Self {
+            Ids(StringBuilder::new())
+        }
+        fn len(&self) -> usize {
+            arrow::array::ArrayBuilder::len(&self.0)
+        }
+        fn memory_bytes(&self) -> usize {
+            self.len() * 16
+        }
+        fn finish(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+            let ids: ArrayRef = Arc::new(self.0.finish());
+            RecordBatch::try_new(schema(), vec![ids])
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]))
+    }
+
+    /// A file written whole at close (as each of an organization trail's many small
+    /// partitions is) gets a bloom filter sized for its rows that still holds every value
+    /// written, and rejects values it does not hold at about the rate asked for.
+    #[test]
+    fn a_small_files_bloom_filter_holds_every_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), None).unwrap();
+        let props = writer_properties(&[], &[], &["id"], 3);
+        let mut w: PartitionedWriter<Ids> = PartitionedWriter::new(
+            lake,
+            "t",
+            schema(),
+            Arc::new(props),
+            "part-test".into(),
+            WriterLimits::default(),
+        );
+        let written: Vec<String> = (0..300).map(|i| format!("event-{i:05}")).collect();
+        for id in &written {
+            w.builder("123456789012", "us-east-1", 20_000)
+                .unwrap()
+                .0
+                .append_value(id);
+        }
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].rows, 300);
+        let options = ReadOptionsBuilder::new()
+            .with_reader_properties(
+                ReaderProperties::builder()
+                    .set_read_bloom_filter(true)
+                    .build(),
+            )
+            .build();
+        let reader =
+            SerializedFileReader::new_with_options(File::open(&files[0].staged).unwrap(), options)
+                .unwrap();
+        let rg = reader.get_row_group(0).unwrap();
+        let bloom = rg.get_column_bloom_filter(0).expect("a bloom filter on id");
+        for id in &written {
+            assert!(bloom.check(id.as_str()), "{id} missing from the filter");
+        }
+        let false_positives = (0..10_000)
+            .filter(|i| bloom.check(format!("other-{i:05}").as_str()))
+            .count();
+        assert!(false_positives < 300, "{false_positives} of 10,000");
+        // 300 values at 1%: a few hundred bytes, not a filter for 128 Ki values.
+        assert!(
+            bloom.num_blocks() * 32 <= 4096,
+            "{} blocks",
+            bloom.num_blocks()
+        );
     }
 }
