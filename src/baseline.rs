@@ -191,12 +191,17 @@ pub async fn write_plot(
         ))
         .into());
     };
-    let rows: Vec<baseline::Row> =
-        baseline::features::compute(ctx, Granularity::Hour, since, until)
-            .await?
-            .into_iter()
-            .filter(|r| &*r.function == function)
-            .collect();
+    let rows: Vec<baseline::Row> = baseline::features::compute(
+        ctx,
+        Granularity::Hour,
+        since,
+        until,
+        baseline::features::data_span(ctx).await?,
+    )
+    .await?
+    .into_iter()
+    .filter(|r| &*r.function == function)
+    .collect();
     let flags = baseline::judge_lake(ctx, model, since, until, Some(function))
         .await?
         .flags;

@@ -279,15 +279,16 @@ pub const CHUNK_MICROS: i64 = 2 * DAY;
 const DAY: i64 = 24 * 60 * MINUTE;
 
 /// The features of every function for buckets starting in `[since, until)` (µs), sorted by
-/// function and bucket.
+/// function and bucket. `span`: the lake's [`data_span`], which bounds the window.
 pub async fn compute(
     ctx: &SessionContext,
     granularity: Granularity,
     since: i64,
     until: i64,
+    span: Option<(i64, i64)>,
 ) -> Result<Vec<Row>> {
     let mut chunks = Vec::new();
-    for_each_chunk(ctx, granularity, since, until, |chunk| {
+    for_each_chunk(ctx, granularity, since, until, span, |chunk| {
         chunks.push(chunk);
         Ok(())
     })
@@ -337,19 +338,20 @@ pub fn chunks(since: i64, until: i64) -> Vec<(i64, i64)> {
     out
 }
 
-/// The features of `[since, until)` chunk by chunk ([`chunks`] of the part of the window the
-/// lake holds data in, in time order), each chunk's rows sorted by function and bucket and
-/// handed to `each`.
+/// The features of `[since, until)` chunk by chunk ([`chunks`] of the part of the window that
+/// `span`, the lake's [`data_span`], holds data in, in time order), each chunk's rows sorted
+/// by function and bucket and handed to `each`.
 pub async fn for_each_chunk(
     ctx: &SessionContext,
     granularity: Granularity,
     since: i64,
     until: i64,
+    span: Option<(i64, i64)>,
     mut each: impl FnMut(Vec<Row>) -> Result<()>,
 ) -> Result<()> {
     // An open window (`eval`, `score` without --since) is bounded by the data, whole buckets
     // of it: chunks from the epoch would each be a query over nothing.
-    let (since, until) = match data_span(ctx).await? {
+    let (since, until) = match span {
         None => return Ok(()),
         Some((lo, hi)) => {
             let step = granularity.micros();

@@ -114,7 +114,7 @@ pub async fn train(
     }
     let t = std::time::Instant::now();
     // Hours only: five-minute buckets are judged against a twelfth of their hour.
-    let rows = features::compute(ctx, Granularity::Hour, since, until).await?;
+    let rows = features::compute(ctx, Granularity::Hour, since, until, Some((lo, hi))).await?;
     let seconds_features = t.elapsed().as_secs_f64();
     let feature_rows = rows.len();
     let t = std::time::Instant::now();
@@ -452,11 +452,12 @@ pub async fn judge_lake(
     only: Option<&str>,
 ) -> Result<Scored> {
     let mut out = Scored::default();
+    let span = features::data_span(ctx).await?;
     for width in Granularity::ALL {
         // Chunk by chunk: a long window at five minutes is millions of buckets, and only the
         // flagged ones are kept.
         let mut flags = Vec::new();
-        features::for_each_chunk(ctx, width, since, until, |rows| {
+        features::for_each_chunk(ctx, width, since, until, span, |rows| {
             for row in rows {
                 if only.is_some_and(|f| f != &*row.function) {
                     continue;
