@@ -3,8 +3,9 @@
 //! (`Timestamp(µs, "UTC")`), for which the built-in converts every value through the time-zone
 //! database to truncate it to the hour or the day; in UTC an hour and a day are fixed lengths,
 //! so truncating is arithmetic, done here on the values as they are (casting them to times
-//! without a zone and back went through the time-zone database too). Per-hour views of millions
-//! of invocations spent most of their time there. Same name, arguments, types and results; anything else goes to the built-in.
+//! without a zone and back went through the time-zone database too). Per-hour views of
+//! millions of invocations spent most of their time there. Same name, arguments, types and
+//! results; anything else goes to the built-in.
 
 use std::sync::Arc;
 
