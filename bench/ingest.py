@@ -234,6 +234,22 @@ def fmt(walls):
     return ", ".join(f"{w:.2f}" for w in walls)
 
 
+def time_local(a, corpus, events, lake, duckdb_out):
+    """trailhound over the corpus's local files (median of the runs) and, unless skipped,
+    DuckDB over the same files: prints both rates and their ratio; trailhound's median wall
+    seconds."""
+    wall, rss, walls, _ = run_trailhound_median(a.bin, corpus, lake, a.threads, a.runs, events)
+    th_rate = events / wall
+    print(f"trailhound (local files):  {th_rate:>12,.0f} events/s  (median {wall:.2f} s wall of {fmt(walls)}, peak RSS {rss / 1024:.0f} MiB)")
+    if not a.skip_duckdb:
+        n, dwall = run_duckdb(corpus, duckdb_out, a.threads)
+        assert n == events, (n, events)
+        d_rate = events / dwall
+        print(f"duckdb {__import__('duckdb').__version__} (same files):   {d_rate:>12,.0f} events/s  ({dwall:.2f} s)")
+        print(f"ratio trailhound/duckdb:   {th_rate / d_rate:>12.1f}x")
+    return wall
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -258,16 +274,8 @@ def main():
     files = sum(1 for _ in corpus.rglob("*.json.gz"))
     print(f"one account, three regions: {events:,} events in {files:,} .json.gz files, {size / 2**20:.0f} MiB, threads={a.threads}")
 
-    wall, rss, walls, _ = run_trailhound_median(a.bin, corpus, work / "lake", a.threads, a.runs, events)
+    wall = time_local(a, corpus, events, work / "lake", work / "duckdb")
     th_rate = events / wall
-    print(f"trailhound (local files):  {th_rate:>12,.0f} events/s  (median {wall:.2f} s wall of {fmt(walls)}, peak RSS {rss / 1024:.0f} MiB)")
-
-    if not a.skip_duckdb:
-        n, dwall = run_duckdb(corpus, work / "duckdb", a.threads)
-        assert n == events, (n, events)
-        d_rate = events / dwall
-        print(f"duckdb {__import__('duckdb').__version__} (same files):   {d_rate:>12,.0f} events/s  ({dwall:.2f} s)")
-        print(f"ratio trailhound/duckdb:   {th_rate / d_rate:>12.1f}x")
 
     if not a.skip_org:
         org = work / f"corpus-org-{a.accounts}x{a.regions}"
@@ -276,14 +284,7 @@ def main():
         places = min(org_files, a.accounts * a.regions)
         print(f"organization trail, {a.accounts} accounts x {a.regions} regions: {org_events:,} events in "
               f"{org_files:,} .json.gz files over {places:,} account-region partitions")
-        owall, orss, owalls, _ = run_trailhound_median(a.bin, org, work / "lake-org", a.threads, a.runs, org_events)
-        o_rate = org_events / owall
-        print(f"trailhound (local files):  {o_rate:>12,.0f} events/s  (median {owall:.2f} s wall of {fmt(owalls)}, peak RSS {orss / 1024:.0f} MiB)")
-        if not a.skip_duckdb:
-            n, dwall = run_duckdb(org, work / "duckdb-org", a.threads)
-            assert n == org_events, (n, org_events)
-            print(f"duckdb (same files):       {org_events / dwall:>12,.0f} events/s  ({dwall:.2f} s)")
-            print(f"ratio trailhound/duckdb:   {o_rate / (org_events / dwall):>12.1f}x")
+        time_local(a, org, org_events, work / "lake-org", work / "duckdb-org")
 
     if not a.skip_s3 and os.environ.get("AWS_ENDPOINT_URL"):
         bucket = f"bench-{os.getpid()}"
