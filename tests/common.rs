@@ -15,12 +15,15 @@ pub fn bin() -> Command {
     c
 }
 
+/// The repository's root, found when the tests run (not when they are built: a test binary
+/// may be reused from a target directory another checkout built).
+pub fn repo() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
+}
+
 /// `tests/data`, the sample data kept with the tests (sources and licences in NOTICE).
 pub fn test_data() -> PathBuf {
-    let dir = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
-    )
-    .join("tests/data");
+    let dir = repo().join("tests/data");
     assert!(dir.is_dir(), "the test data is not at {}", dir.display());
     dir
 }

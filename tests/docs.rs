@@ -197,9 +197,7 @@ fn command_of(
 
 /// Read the docs: `docs/*.md` and the README.
 fn read_docs(known: &BTreeSet<CommandPath>) -> Docs {
-    let root = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
-    );
+    let root = repo();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .expect("reading docs/")
         .map(|e| e.unwrap().path())
@@ -522,11 +520,7 @@ fn the_help_parser_reads_clap_help() {
 
 /// The text of `docs/<name>`.
 fn doc(name: &str) -> String {
-    let p = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
-    )
-    .join("docs")
-    .join(name);
+    let p = repo().join("docs").join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 

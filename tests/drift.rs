@@ -14,13 +14,9 @@ const ACCT: &str = "111122223333";
 /// The catalogue's actions whose name starts with `prefix` (read from the shipped data file,
 /// not through the code under test).
 fn catalogue_with_prefix(prefix: &str) -> BTreeSet<String> {
-    let data = std::fs::read_to_string(
-        std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"),
-        )
-        .join("detectors/data/iam-actions.tsv"),
-    )
-    .unwrap();
+    let data =
+        std::fs::read_to_string(crate::common::repo().join("detectors/data/iam-actions.tsv"))
+            .unwrap();
     data.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split('\t').next())
