@@ -368,7 +368,7 @@ mod tests {
     use arrow::array::{ArrayRef, StringBuilder};
     use arrow::datatypes::{DataType, Field, Schema};
     use parquet::file::properties::ReaderProperties;
-    use parquet::file::reader::{FileReader, RowGroupReader};
+    use parquet::file::reader::FileReader;
     use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 
     /// One string column, `id`.
