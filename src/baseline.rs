@@ -191,18 +191,15 @@ pub async fn write_plot(
         ))
         .into());
     };
-    let rows: Vec<baseline::Row> = baseline::features::compute(
-        ctx,
-        Granularity::Hour,
-        since,
-        until,
-        baseline::features::data_span(ctx).await?,
-    )
-    .await?
-    .into_iter()
-    .filter(|r| &*r.function == function)
-    .collect();
-    let flags = baseline::judge_lake(ctx, model, since, until, Some(function))
+    // The lake's time span, looked up once for the features and the judging.
+    let span = baseline::features::data_span(ctx).await?;
+    let rows: Vec<baseline::Row> =
+        baseline::features::compute(ctx, Granularity::Hour, since, until, span)
+            .await?
+            .into_iter()
+            .filter(|r| &*r.function == function)
+            .collect();
+    let flags = baseline::judge_lake(ctx, model, since, until, span, Some(function))
         .await?
         .flags;
     let svg = baseline::plot::svg(function, fm, &rows, &flags, since, until);

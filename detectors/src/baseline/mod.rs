@@ -443,16 +443,17 @@ fn off_hours(w: &model::WidthModel, bucket: i64) -> bool {
 }
 
 /// Judge the lake's buckets in `[since, until)` (µs) against the model, of every function or
-/// only of `only`: the flagged buckets, with the learning and unknown functions noted.
+/// only of `only`: the flagged buckets, with the learning and unknown functions noted. `span`:
+/// the lake's [`features::data_span`], which bounds the window.
 pub async fn judge_lake(
     ctx: &SessionContext,
     model: &Model,
     since: i64,
     until: i64,
+    span: Option<(i64, i64)>,
     only: Option<&str>,
 ) -> Result<Scored> {
     let mut out = Scored::default();
-    let span = features::data_span(ctx).await?;
     for width in Granularity::ALL {
         // Chunk by chunk: a long window at five minutes is millions of buckets, and only the
         // flagged ones are kept.
@@ -498,7 +499,8 @@ pub async fn score(
     until: i64,
     now: i64,
 ) -> Result<Scored> {
-    let mut out = judge_lake(ctx, model, since, until, None).await?;
+    let span = features::data_span(ctx).await?;
+    let mut out = judge_lake(ctx, model, since, until, span, None).await?;
     out.findings = group(model, &out.flags, now);
     attach_evidence(ctx, &mut out.findings).await?;
     Ok(out)
