@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The views trailhound computes once per run (detectors/src/views.rs, MATERIALIZED) that the
 # portable detectors read; DuckDB computes them once too. (api_first_use, also computed once,
 # serves only detectors written in DataFusion SQL: it is timed, not compared.)
-MATERIALIZED = {"lambda_runtime_calls", "lambda_roles", "lambda_functions", "lambda_hourly",
-                "lambda_durations"}
+MATERIALIZED = {"lambda_session_hours", "lambda_runtime_calls", "lambda_roles", "lambda_functions",
+                "lambda_hourly", "lambda_durations"}
 SQL = ROOT / "sql"
 
 
@@ -49,6 +49,9 @@ def trailhound_run(binary, lake, detectors=()):
 def duckdb_session(lake):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # `/` on two integers divides to a whole number in DataFusion (the views bin times that
+    # way); DuckDB gives a fraction unless told otherwise.
+    con.execute("SET integer_division = true")
     for table in ["cloudtrail", "lambda_invocations", "lambda_logs"]:
         con.execute(
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lake}/{table}/**/*.parquet', "
@@ -56,8 +59,9 @@ def duckdb_session(lake):
     # The views the portable detectors read, from the same files trailhound embeds; the small
     # shared ones computed once, as trailhound does (timed).
     started = time.perf_counter()
-    for view in ["cloudtrail_evidence", "lambda_runtime_calls", "lambda_roles", "lambda_sessions", "lambda_functions",
-                 "invocation_evidence", "lambda_hourly", "lambda_durations"]:
+    for view in ["cloudtrail_evidence", "lambda_session_hours", "lambda_runtime_calls", "lambda_roles",
+                 "lambda_sessions", "lambda_functions", "invocation_evidence", "lambda_hourly",
+                 "lambda_durations"]:
         kind = "TEMP TABLE" if view in MATERIALIZED else "VIEW"
         con.execute(f"CREATE {kind} {view} AS {(SQL / 'views' / f'{view}.sql').read_text()}")
     return con, time.perf_counter() - started

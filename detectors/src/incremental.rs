@@ -5,7 +5,8 @@
 //!   role's runtime calls come from, invocations per function and hour, durations) are kept in
 //!   memory and brought up to date from the files committed since the last poll: the view is
 //!   computed over those files alone and merged with what it held (sums added, minima and
-//!   maxima kept), which gives the same rows as computing it over the whole lake.
+//!   maxima kept, bit sets OR-ed), which gives the same rows as computing it over the whole
+//!   lake.
 //! - The detectors then run in a session whose raw tables (`cloudtrail`, `lambda_invocations`)
 //!   start shortly before the new events: each detector's `window` (how far back from an event
 //!   its SQL reads other events) before the oldest of them; the merged views stand for the rest.
@@ -41,6 +42,8 @@ pub struct Merge {
     pub sums: &'static [&'static str],
     pub mins: &'static [&'static str],
     pub maxes: &'static [&'static str],
+    /// Bit sets (a BIGINT's bits), combined by a bitwise OR.
+    pub ors: &'static [&'static str],
 }
 
 /// The shared views the watch keeps up to date instead of recomputing them.
@@ -50,30 +53,28 @@ pub const MERGED: &[Merge] = &[
         sums: &["calls"],
         mins: &["first_seen"],
         maxes: &["last_seen"],
+        ors: &[],
     },
     Merge {
         view: "api_first_use",
         sums: &[],
         mins: &["first_time", "first_success"],
         maxes: &[],
+        ors: &[],
     },
     Merge {
         view: "lambda_hourly",
         sums: &["invocations", "failures"],
-        mins: &[],
-        maxes: &[],
+        mins: &["runs_from"],
+        maxes: &["runs_to"],
+        ors: &["running"],
     },
     Merge {
         view: "lambda_durations",
         sums: &["invocations"],
         mins: &[],
         maxes: &[],
-    },
-    Merge {
-        view: "lambda_log_coverage",
-        sums: &[],
-        mins: &["logs_from"],
-        maxes: &["logs_to"],
+        ors: &[],
     },
     Merge {
         // One row per grant: the same rows from any set of files, so merging is a union.
@@ -81,12 +82,14 @@ pub const MERGED: &[Merge] = &[
         sums: &[],
         mins: &[],
         maxes: &[],
+        ors: &[],
     },
     Merge {
         view: "daily_calls",
         sums: &["calls"],
         mins: &[],
         maxes: &[],
+        ors: &[],
     },
 ];
 
@@ -455,12 +458,14 @@ async fn combine(
             select.push(format!("min({q}) AS {q}"));
         } else if merge.maxes.contains(&name) {
             select.push(format!("max({q}) AS {q}"));
+        } else if merge.ors.contains(&name) {
+            select.push(format!("bit_or({q}) AS {q}"));
         } else {
             select.push(q.clone());
             keys.push(q);
         }
     }
-    for c in merge.sums.iter().chain(merge.mins).chain(merge.maxes) {
+    for c in merge.sums.iter().chain(merge.mins).chain(merge.maxes).chain(merge.ors) {
         if schema.field_with_name(c).is_err() {
             return Err(Error::Usage(format!(
                 "view {} has no column {c}: the watch merges it by that column (sql/views/{}.sql)",

@@ -96,6 +96,7 @@ pub(crate) async fn register_except(
 /// or API, not per event): computed once per run, in this order (a later one may read an
 /// earlier one).
 pub const MATERIALIZED: &[&str] = &[
+    "lambda_session_hours",
     "lambda_runtime_calls",
     "lambda_roles",
     "credential_grants",

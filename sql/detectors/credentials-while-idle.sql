@@ -10,49 +10,48 @@
 -- bitwise OR over a few tens of thousands of groups, and an idle minute is a call bit with no
 -- run bit. (A row per function and minute instead, two million of them joined against seven
 -- million, took a quarter more time and half again the memory on bench/detect's lake.)
-WITH runs AS (
-    -- Each invocation's first and last minute since the epoch, widened by its init phase and
-    -- two seconds either side (CloudTrail times are whole seconds).
-    SELECT
-        function_name,
-        (CAST(start_time AS BIGINT) - CAST((coalesce(init_duration_ms, 0) + 2000) * 1000 AS BIGINT))
-            / 60000000 AS first_minute,
-        (coalesce(CAST(end_time AS BIGINT),
-                  CAST(start_time AS BIGINT) + CAST(coalesce(duration_ms, 900000) * 1000 AS BIGINT))
-            + 2000000) / 60000000 AS last_minute
-    FROM lambda_invocations
-    WHERE start_time IS NOT NULL
-),
-run_hours AS (
-    -- Per function and hour, the minutes in which an invocation ran: each run sets the bits
-    -- from its first to its last minute within each hour it touches.
-    SELECT function_name, hour, bit_or(
-        ((CAST(1 AS BIGINT) << (least(last_minute - hour * 60, 59) - greatest(first_minute - hour * 60, 0) + 1)) - 1)
-            << greatest(first_minute - hour * 60, 0)) AS running
+WITH run_hours AS (
+    -- Per function and hour, the minutes in which an invocation ran, from lambda_hourly: the
+    -- minutes of the invocations that started in the hour, with those of runs that spill into
+    -- it from the hours either side (an init phase begun in the hour before, a run that goes
+    -- on past the hour's end: every minute from `runs_from` up to the start of the invocations'
+    -- hour, and from the end of that hour to `runs_to`).
+    SELECT function_name, hour, bit_or(bits) AS running
     FROM (
-        SELECT function_name, first_minute, last_minute,
-               unnest(range(first_minute / 60, last_minute / 60 + 1)) AS hour
-        FROM runs
-        WHERE last_minute >= first_minute
-    ) r
+        SELECT function_name, epoch_us(hour) / 3600000000 AS hour, running AS bits
+        FROM lambda_hourly
+        UNION ALL
+        SELECT function_name, h AS hour,
+               ((CAST(1 AS BIGINT) << (least(last_minute - h * 60, 59) - greatest(first_minute - h * 60, 0) + 1)) - 1)
+                   << greatest(first_minute - h * 60, 0) AS bits
+        FROM (
+            SELECT function_name, first_minute, last_minute,
+                   unnest(range(first_minute / 60, last_minute / 60 + 1)) AS h
+            FROM (
+                SELECT function_name, runs_from / 60000000 AS first_minute,
+                       epoch_us(hour) / 60000000 - 1 AS last_minute
+                FROM lambda_hourly
+                WHERE runs_from < epoch_us(hour)
+                UNION ALL
+                SELECT function_name, epoch_us(hour) / 60000000 + 60 AS first_minute,
+                       runs_to / 60000000 AS last_minute
+                FROM lambda_hourly
+                WHERE runs_to / 60000000 >= epoch_us(hour) / 60000000 + 60
+            ) s
+            WHERE last_minute >= first_minute
+        ) r
+    ) b
     GROUP BY function_name, hour
 ),
 call_hours AS (
-    -- Per role, session and hour, the minutes in which the session made calls. Grouped
-    -- first: the roles and the logs' time are then looked up per hour, not per call (ten
-    -- million calls on bench/detect's lake: a sixth of the detector's time went to those
-    -- lookups). The logs' time is checked on the calls joined back below.
-    SELECT
-        actor_arn,
-        session_name AS function_name,
-        CAST(event_time AS BIGINT) / 3600000000 AS hour,
-        bit_or(CAST(1 AS BIGINT) << (CAST(event_time AS BIGINT) / 60000000 % 60)) AS called
-    FROM cloudtrail
-    WHERE user_identity_type = 'AssumedRole'
-      AND session_issuer_type = 'Role'
-      AND session_name IS NOT NULL
-      AND user_identity_invoked_by IS NULL
-    GROUP BY 1, 2, 3
+    -- Per role, session and hour, the minutes in which the session made calls itself (not
+    -- an AWS service on its behalf), from lambda_session_hours: the roles and the logs' time
+    -- are then looked up per hour, not per call (ten million calls on bench/detect's lake). The
+    -- logs' time is checked on the calls joined back below.
+    SELECT actor_arn, session_name AS function_name, hour, bit_or(minutes) AS called
+    FROM lambda_session_hours
+    WHERE direct
+    GROUP BY actor_arn, session_name, hour
 ),
 idle_hours AS (
     -- Hours with a minute of calls and no invocation running at any moment of it: `idle`

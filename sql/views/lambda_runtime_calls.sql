@@ -1,15 +1,13 @@
 -- Calls made from inside Lambda functions, per role, function (the session name) and source
--- address: sessions of a role whose user agent carries the Lambda runtime's marker.
+-- address: sessions of a role whose user agent carries the Lambda runtime's marker. From
+-- lambda_session_hours.
 SELECT
     actor_arn,
     session_name AS function_name,
     source_ip_address,
-    count(*) AS calls,
-    min(event_time) AS first_seen,
-    max(event_time) AS last_seen
-FROM cloudtrail
-WHERE user_identity_type = 'AssumedRole'
-  AND session_issuer_type = 'Role'
-  AND session_name IS NOT NULL
-  AND contains(user_agent, 'exec-env/AWS_Lambda_')
+    sum(calls) AS calls,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM lambda_session_hours
+WHERE from_runtime
 GROUP BY actor_arn, session_name, source_ip_address

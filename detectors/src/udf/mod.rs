@@ -11,6 +11,7 @@ use datafusion::scalar::ScalarValue;
 pub mod cidr;
 pub mod contains;
 pub mod date_trunc;
+pub mod epoch_us;
 pub mod iam_action;
 pub mod iam_match;
 
@@ -21,6 +22,7 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(cidr::udf());
     ctx.register_udf(contains::udf());
     ctx.register_udf(date_trunc::udf());
+    ctx.register_udf(epoch_us::udf());
 }
 
 /// A SQL function of two strings, `f` applied row by row (NULL in, NULL out); `A` is the
