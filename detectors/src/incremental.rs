@@ -465,7 +465,13 @@ async fn combine(
             keys.push(q);
         }
     }
-    for c in merge.sums.iter().chain(merge.mins).chain(merge.maxes).chain(merge.ors) {
+    for c in merge
+        .sums
+        .iter()
+        .chain(merge.mins)
+        .chain(merge.maxes)
+        .chain(merge.ors)
+    {
         if schema.field_with_name(c).is_err() {
             return Err(Error::Usage(format!(
                 "view {} has no column {c}: the watch merges it by that column (sql/views/{}.sql)",
