@@ -56,10 +56,12 @@ call_hours AS (
 idle_hours AS (
     -- Hours with a minute of calls and no invocation running at any moment of it: `idle`
     -- holds those minutes' bits. Only for Lambda roles' sessions named after a function with
-    -- logs. With the hour's day partition (`dt`, the event time's UTC day): joining the calls
-    -- back by it lets the engine open only the files of the days with an idle hour.
+    -- logs, with the time the logs cover. With the hour's day partition (`dt`, the event
+    -- time's UTC day): joining the calls back by it lets the engine open only the files of the
+    -- days with an idle hour.
     SELECT k.actor_arn, k.function_name, k.hour,
-           to_char(to_timestamp_seconds(k.hour * 3600), '%Y-%m-%d') AS dt,
+           CAST(CAST(to_timestamp(k.hour * 3600) AS DATE) AS VARCHAR) AS dt,
+           c.logs_from, c.logs_to,
            k.called - (k.called & coalesce(r.running, 0)) AS idle
     FROM call_hours k
     JOIN lambda_roles l ON l.actor_arn = k.actor_arn
@@ -76,7 +78,6 @@ FROM idle_hours i
 JOIN lambda_sessions s
   ON s.actor_arn = i.actor_arn AND s.function_name = i.function_name AND s.dt = i.dt
  AND CAST(s.event_time AS BIGINT) / 3600000000 = i.hour
-JOIN lambda_log_coverage c ON c.function_name = s.function_name
 WHERE s.user_identity_invoked_by IS NULL
-  AND CAST(s.event_time AS BIGINT) BETWEEN c.logs_from AND c.logs_to
+  AND CAST(s.event_time AS BIGINT) BETWEEN i.logs_from AND i.logs_to
   AND (i.idle >> (CAST(s.event_time AS BIGINT) / 60000000 % 60)) & 1 = 1
