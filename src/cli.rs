@@ -86,6 +86,22 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Where queries run (query, detect, eval, drift, incidents, baseline train|score):
+    /// `local` (this process) or `ballista://HOST:PORT`, a cluster started with `trailhound
+    /// cluster scheduler` and `trailhound cluster executor`.
+    #[arg(long, global = true, env = "TRAILHOUND_ENGINE", value_name = "ENGINE", default_value = "local")]
+    pub engine: detectors::cluster::Engine,
+
+    /// The AWS profile to use (as the AWS CLI's --profile; default: AWS_PROFILE, else the
+    /// default chain).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS region for clients (as the AWS CLI's --region; default: AWS_REGION or the
+    /// profile's). An S3 lake or trail bucket is read in its own region whatever this is.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -127,10 +143,51 @@ pub enum Command {
     /// Least-privilege drift report per role: granted, used, unused, a suggested policy, and
     /// what changed since the previous report (needs an IAM snapshot: `ingest iam`).
     Drift(DriftArgs),
+    /// Run a query cluster (Ballista's scheduler and executors with trailhound's SQL
+    /// functions) for `--engine ballista://HOST:PORT`.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Watch the sources continuously (CloudTrail objects announced on SQS or under an S3
     /// prefix, Lambda log groups): append new data to the lake, run the detectors and the
     /// baseline on it, and send new findings to SNS, a file or stdout.
     Watch(WatchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans the clients' queries into stages and hands them to executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs the scheduler's tasks on this machine (N at once) and serves their
+    /// results to the other executors and to the client.
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (clients use `--engine ballista://ADDR`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+
+    /// Tasks run at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub slots: Option<usize>,
+
+    /// Address to serve task results on (Arrow Flight); the port after it serves the
+    /// executor's own gRPC service.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub bind: std::net::SocketAddr,
+
+    /// Directory for the tasks' shuffle files (default: a temporary directory, removed at
+    /// exit).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

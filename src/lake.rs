@@ -8,6 +8,19 @@ use pipeline::lake::Lake;
 
 use crate::cli::UsageError;
 
+/// The engine the read-side commands run their queries on (the global `--engine`), set once
+/// when the command line is read.
+static ENGINE: std::sync::OnceLock<detectors::cluster::Engine> = std::sync::OnceLock::new();
+
+pub fn set_engine(engine: detectors::cluster::Engine) {
+    let _ = ENGINE.set(engine);
+}
+
+fn engine() -> &'static detectors::cluster::Engine {
+    static LOCAL: detectors::cluster::Engine = detectors::cluster::Engine::Local;
+    ENGINE.get().unwrap_or(&LOCAL)
+}
+
 /// Open a lake (a directory or s3://, with the AWS configuration chain) and a session over it
 /// with `views`.
 pub async fn open_session(
@@ -21,7 +34,7 @@ pub async fn open_session(
         (None, None)
     };
     let lake = Lake::open(uri, s3).with_context(|| format!("opening lake {uri}"))?;
-    let ctx = detectors::session::open_with(&lake, sdk.as_ref(), views).await?;
+    let ctx = detectors::session::open_on(&lake, sdk.as_ref(), views, engine()).await?;
     Ok((lake, ctx))
 }
 

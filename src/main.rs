@@ -4,6 +4,7 @@
 
 mod baseline;
 mod cli;
+mod cluster;
 mod demo;
 mod detect;
 mod drift;
@@ -65,6 +66,11 @@ fn blocking_threads() -> usize {
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    lake::set_engine(cli.engine.clone());
+    pipeline::aws::set_overrides(pipeline::aws::Overrides {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+    });
     match cli.command {
         cli::Command::Ingest(cli::IngestCommand::Cloudtrail(args)) => {
             ingest::cloudtrail(args).await
@@ -83,6 +89,8 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Incidents(cmd) => incidents::run(cmd).await,
         cli::Command::Baseline(cmd) => baseline::run(cmd).await,
         cli::Command::Watch(args) => watch::run(args).await,
+        cli::Command::Cluster(cli::ClusterCommand::Scheduler(args)) => cluster::scheduler(args).await,
+        cli::Command::Cluster(cli::ClusterCommand::Executor(args)) => cluster::executor(args).await,
     }
 }
 

@@ -9,8 +9,16 @@ use std::path::PathBuf;
 
 use crate::common::*;
 
-/// Options every command has, which no section has to repeat.
-const UNDOCUMENTED: &[&str] = &["--help", "--version", "--verbose"];
+/// Options every command has, which no section has to repeat (the global ones are documented
+/// once, under the conventions).
+const UNDOCUMENTED: &[&str] = &[
+    "--help",
+    "--version",
+    "--verbose",
+    "--engine",
+    "--profile",
+    "--region",
+];
 
 /// Programs whose options a code span or line may name without them being trailhound's.
 const OTHER_PROGRAMS: &[&str] = &["aws", "cargo", "duckdb", "git", "python3"];

@@ -2,6 +2,7 @@
 //! happens once. S3 tests talk to the local AWS emulator that `scripts/test` starts.
 
 mod bad_input;
+mod cluster;
 mod baseline;
 mod common;
 mod detect;
@@ -13,6 +14,7 @@ mod ingest_s3;
 mod lambda_cwl;
 mod lambda_logs;
 mod query;
+mod s3_lake;
 mod sample_data;
 mod simulate;
 mod watch;

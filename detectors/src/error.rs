@@ -11,8 +11,9 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] pipeline::Error),
 
-    /// A query failed to plan or run; the message says where.
-    #[error("{context}: {source}")]
+    /// A query failed to plan or run; the message says where (and, when a cluster lacked one
+    /// of trailhound's functions, what to run).
+    #[error("{context}: {source}{}", crate::cluster::hint_suffix(.source))]
     Query {
         context: String,
         #[source]

@@ -8,6 +8,7 @@
 //! rendered from them ([`report`]).
 
 pub mod baseline;
+pub mod cluster;
 pub mod error;
 pub mod eval;
 pub mod finding;
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod s3store;
 pub mod session;
 pub mod store;
 pub mod udf;

@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use aws_credential_types::provider::ProvideCredentials;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
-use object_store::aws::AmazonS3Builder;
 use pipeline::lake::{Lake, LakeLocation};
 
+use crate::cluster::Engine;
 use crate::{Error, Result};
 
 /// The lake tables a session registers, with their file schemas.
@@ -92,7 +91,19 @@ pub async fn open_with_runtime(
     views: &[crate::views::View],
     runtime: Option<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
 ) -> Result<SessionContext> {
-    let ctx = open_tables(lake, sdk, runtime).await?;
+    let ctx = open_tables(lake, sdk, runtime, &Engine::Local).await?;
+    crate::views::register(&ctx, views).await?;
+    Ok(ctx)
+}
+
+/// [`open_with`], its queries run by `engine` (this process, or a Ballista cluster).
+pub async fn open_on(
+    lake: &Lake,
+    sdk: Option<&aws_config::SdkConfig>,
+    views: &[crate::views::View],
+    engine: &Engine,
+) -> Result<SessionContext> {
+    let ctx = open_tables(lake, sdk, None, engine).await?;
     crate::views::register(&ctx, views).await?;
     Ok(ctx)
 }
@@ -102,6 +113,7 @@ pub(crate) async fn open_tables(
     lake: &Lake,
     sdk: Option<&aws_config::SdkConfig>,
     runtime: Option<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
+    engine: &Engine,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
@@ -132,13 +144,53 @@ pub(crate) async fn open_tables(
             }
         }
     }
-    let mut ctx = match runtime {
-        Some(rt) => SessionContext::new_with_config_rt(config, rt),
-        None => SessionContext::new_with_config(config),
+    let ctx = match engine {
+        Engine::Local => {
+            let mut ctx = match runtime {
+                Some(rt) => SessionContext::new_with_config_rt(config, rt),
+                None => SessionContext::new_with_config(config),
+            };
+            crate::cluster::register_functions(&mut ctx)
+                .map_err(query_err("registering trailhound's SQL functions"))?;
+            ctx
+        }
+        Engine::Ballista { scheduler } => {
+            use ballista::prelude::{SessionConfigExt, SessionContextExt};
+            // Ballista's adaptive planner re-plans the remaining stages as the first ones
+            // finish, choosing join sides again; a join whose dynamic filter is already built
+            // cannot swap them (DataFusion refuses, and the job stalls). The filters are a
+            // local optimisation: off on a cluster (all of them: the settings reach the
+            // scheduler as a list in which the overall switch turns the others back on).
+            let mut config = config;
+            let optimizer = &mut config.options_mut().optimizer;
+            optimizer.enable_dynamic_filter_pushdown = false;
+            optimizer.enable_join_dynamic_filter_pushdown = false;
+            optimizer.enable_topk_dynamic_filter_pushdown = false;
+            optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+            let config = config
+                // Ballista's adaptive planner (new in 55) re-plans without end on the
+                // detectors' plans (tens of thousands of stages for one query): its static
+                // planner is used.
+                .with_ballista_adaptive_query_planner(false)
+                .with_ballista_logical_extension_codec(crate::cluster::Codec::shared())
+                .with_ballista_grpc_client_max_message_size(crate::cluster::MAX_MESSAGE_BYTES);
+            let runtime = match runtime {
+                Some(rt) => rt,
+                None => datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                    .build_arc()
+                    .map_err(query_err("building the query runtime"))?,
+            };
+            let state = crate::cluster::session_state(config, runtime)
+                .map_err(query_err("registering trailhound's SQL functions"))?;
+            let mut ctx = SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
+                .await
+                .map_err(query_err(format!("connecting to the Ballista scheduler at {scheduler}")))?;
+            // Ballista's session replaces the state's functions with its own list: ours again.
+            crate::cluster::register_functions(&mut ctx)
+                .map_err(query_err("registering trailhound's SQL functions"))?;
+            ctx
+        }
     };
-    datafusion_functions_json::register_all(&mut ctx)
-        .map_err(query_err("registering JSON functions"))?;
-    crate::udf::register(&ctx);
 
     if let LakeLocation::S3 { bucket, .. } = lake.location() {
         register_s3(&ctx, bucket, sdk).await?;
@@ -200,8 +252,8 @@ pub(crate) fn file_schema(table: &str) -> Option<SchemaRef> {
         .map(|(_, s)| string_views(&s))
 }
 
-/// Let the session read `s3://bucket` with the same settings as the SDK (endpoint,
-/// credentials, region).
+/// Let the session read `s3://bucket` with the same settings as the SDK (endpoint, credential
+/// chain, refreshed as it expires) at the bucket's own region.
 async fn register_s3(
     ctx: &SessionContext,
     bucket: &str,
@@ -212,29 +264,9 @@ async fn register_s3(
         message,
     };
     let sdk = sdk.ok_or_else(|| err("no AWS configuration".into()))?;
-    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(
-        sdk.region()
-            .map_or("us-east-1".to_string(), |r| r.to_string()),
-    );
-    if let Some(provider) = sdk.credentials_provider() {
-        let creds = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| err(format!("loading AWS credentials: {e}")))?;
-        builder = builder
-            .with_access_key_id(creds.access_key_id())
-            .with_secret_access_key(creds.secret_access_key());
-        if let Some(token) = creds.session_token() {
-            builder = builder.with_token(token);
-        }
-    }
-    if let Some(endpoint) = sdk.endpoint_url() {
-        builder = builder
-            .with_endpoint(endpoint)
-            .with_allow_http(endpoint.starts_with("http://"))
-            .with_virtual_hosted_style_request(false);
-    }
-    let store = builder.build().map_err(|e| err(e.to_string()))?;
+    let region = pipeline::aws::bucket_region(sdk, bucket).await;
+    let store =
+        crate::s3store::store(bucket, sdk, region.as_deref()).map_err(|e| err(e.to_string()))?;
     let url = url::Url::parse(&format!("s3://{bucket}")).map_err(|e| err(e.to_string()))?;
     ctx.register_object_store(&url, Arc::new(store));
     Ok(())

@@ -21,6 +21,53 @@ pub fn parse_uri(uri: &str) -> Option<(String, String)> {
     Some((bucket.to_string(), prefix.to_string()))
 }
 
+/// The client for `bucket`: `client` itself, or when S3 says the bucket is in another region
+/// than the client's, a client for that region (S3 refuses requests signed for another
+/// region with a redirect). Asked once per bucket and process.
+pub async fn for_bucket(client: &Client, bucket: &str) -> Client {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static KNOWN: LazyLock<Mutex<HashMap<(String, String), Option<Client>>>> =
+        LazyLock::new(Default::default);
+    let config = client.config();
+    let base_region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    // One process reaches one S3 (one endpoint): the client's region and the bucket say it.
+    let id = (base_region.clone(), bucket.to_string());
+    if let Some(known) = KNOWN.lock().ok().and_then(|k| k.get(&id).cloned()) {
+        return known.unwrap_or_else(|| client.clone());
+    }
+    let regional = match bucket_region(client, bucket).await {
+        Some(region) if region != base_region => {
+            tracing::debug!(bucket, region, "bucket in another region");
+            Some(Client::from_conf(
+                config
+                    .to_builder()
+                    .region(aws_sdk_s3::config::Region::new(region))
+                    .build(),
+            ))
+        }
+        _ => None,
+    };
+    if let Ok(mut known) = KNOWN.lock() {
+        known.insert(id, regional.clone());
+    }
+    regional.unwrap_or_else(|| client.clone())
+}
+
+/// The region `bucket` is in, as S3 says (HeadBucket answers with it from any region, also
+/// when it refuses the request with a redirect); `None` when it does not say (no such bucket,
+/// no access, a store that does not report regions).
+pub async fn bucket_region(client: &Client, bucket: &str) -> Option<String> {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(out) => out.bucket_region().map(str::to_string),
+        Err(e) => e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string),
+    }
+    .filter(|r| !r.is_empty())
+}
+
 /// One object of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -32,6 +79,7 @@ pub struct Listed {
 
 /// Every object whose key starts with `prefix`, in S3's (key) order, all pages.
 pub async fn list(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<Listed>> {
+    let client = &for_bucket(client, bucket).await;
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -62,6 +110,7 @@ async fn get(
     bucket: &str,
     key: &str,
 ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+    let client = &for_bucket(client, bucket).await;
     client
         .get_object()
         .bucket(bucket)
@@ -118,6 +167,7 @@ pub async fn put_bytes(client: &Client, bucket: &str, key: &str, bytes: Vec<u8>)
 }
 
 async fn put(client: &Client, bucket: &str, key: &str, body: ByteStream) -> Result<()> {
+    let client = &for_bucket(client, bucket).await;
     client
         .put_object()
         .bucket(bucket)
@@ -128,6 +178,101 @@ async fn put(client: &Client, bucket: &str, key: &str, body: ByteStream) -> Resu
         .await
         .map_err(|e| Error::s3("PutObject", bucket, key, e))?;
     Ok(())
+}
+
+/// What a conditional write asked of S3.
+#[derive(Debug, Clone, Copy)]
+pub enum Condition<'a> {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object's ETag is still this one (`If-Match`).
+    Unchanged(&'a str),
+}
+
+/// Put bytes as an object under a condition: the new object's ETag, or `None` when S3
+/// refused because the condition did not hold (412, or 409 for a concurrent conditional write).
+pub async fn put_bytes_if(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    condition: Condition<'_>,
+) -> Result<Option<String>> {
+    let client = &for_bucket(client, bucket).await;
+    let mut req = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .set_content_type(content_type(key).map(str::to_string))
+        .body(ByteStream::from(bytes));
+    req = match condition {
+        Condition::Absent => req.if_none_match("*"),
+        Condition::Unchanged(etag) => req.if_match(quoted(etag)),
+    };
+    match req.send().await {
+        Ok(out) => Ok(Some(
+            out.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+        )),
+        Err(e) if refused(&e) => Ok(None),
+        Err(e) => Err(Error::s3("PutObject", bucket, key, e)),
+    }
+}
+
+/// An object's bytes and ETag; `None` when there is no such object.
+pub async fn get_with_etag(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(bytes::Bytes, String)>> {
+    let client = &for_bucket(client, bucket).await;
+    let out = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => return Err(Error::s3("GetObject", bucket, key, e)),
+    };
+    let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_string();
+    let data = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::s3("GetObject", bucket, key, e))?;
+    Ok(Some((data.into_bytes(), etag)))
+}
+
+/// Delete an object only if its ETag is still `etag`; whether it was deleted.
+pub async fn delete_if_unchanged(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+) -> Result<bool> {
+    let client = &for_bucket(client, bucket).await;
+    match client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .if_match(quoted(etag))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if refused(&e) => Ok(false),
+        Err(e) => Err(Error::s3("DeleteObject", bucket, key, e)),
+    }
+}
+
+fn quoted(etag: &str) -> String {
+    format!("\"{}\"", etag.trim_matches('"'))
+}
+
+/// Whether S3 refused a conditional request because its condition did not hold: 412
+/// (Precondition Failed), 409 (a conditional write racing another) or 404 (If-Match on a key
+/// that is gone).
+fn refused<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    matches!(
+        e.raw_response().map(|r| r.status().as_u16()),
+        Some(412 | 409 | 404)
+    )
 }
 
 /// The content type an object is stored with, from its key's extension (so that a report
@@ -146,6 +291,7 @@ pub fn content_type(key: &str) -> Option<&'static str> {
 
 /// Delete an object (a missing one is not an error: S3 says so itself).
 pub async fn delete(client: &Client, bucket: &str, key: &str) -> Result<()> {
+    let client = &for_bucket(client, bucket).await;
     client
         .delete_object()
         .bucket(bucket)

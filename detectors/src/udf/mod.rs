@@ -15,14 +15,23 @@ pub mod epoch_us;
 pub mod iam_action;
 pub mod iam_match;
 
+/// Every trailhound UDF.
+pub fn all() -> Vec<ScalarUDF> {
+    vec![
+        iam_action::udf(),
+        iam_match::udf(),
+        cidr::udf(),
+        contains::udf(),
+        date_trunc::udf(),
+        epoch_us::udf(),
+    ]
+}
+
 /// Register every trailhound UDF on `ctx`.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
-    ctx.register_udf(iam_action::udf());
-    ctx.register_udf(iam_match::udf());
-    ctx.register_udf(cidr::udf());
-    ctx.register_udf(contains::udf());
-    ctx.register_udf(date_trunc::udf());
-    ctx.register_udf(epoch_us::udf());
+    for udf in all() {
+        ctx.register_udf(udf);
+    }
 }
 
 /// A SQL function of two strings, `f` applied row by row (NULL in, NULL out); `A` is the

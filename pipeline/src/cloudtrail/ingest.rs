@@ -185,7 +185,7 @@ pub fn properties(zstd_level: i32) -> parquet::file::properties::WriterPropertie
 /// Remove the CloudTrail data files of runs that stopped before their commit (what every
 /// [`ingest_cloudtrail`] does first); the number removed.
 pub async fn clean_cloudtrail_orphans(lake: &Lake) -> Result<usize> {
-    let _lock = lake.lock(TABLE)?;
+    let _lock = lake.lock(TABLE).await?;
     let index = ManifestIndex::load(lake, TABLE).await?;
     clean_orphans(lake, TABLE, &index).await
 }
@@ -199,7 +199,7 @@ async fn ingest_objects(
     clean: bool,
 ) -> Result<CloudTrailSummary> {
     let started = Instant::now();
-    let _lock = lake.lock(TABLE)?;
+    let _lock = lake.lock(TABLE).await?;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut summary = CloudTrailSummary {
         lake: lake.uri(),
@@ -777,7 +777,7 @@ async fn commit_segment(
         path: Manifest::rel_path(TABLE, run, segment),
         message: e.to_string(),
     })?;
-    lake.put_bytes(&Manifest::rel_path(TABLE, run, segment), bytes)
+    lake.put_manifest(&Manifest::rel_path(TABLE, run, segment), bytes)
         .await?;
     tracing::info!(
         segment,

@@ -112,7 +112,7 @@ pub async fn compact_only(
     opts: &CompactOptions,
     only: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Compacted> {
-    let _lock = lake.lock(manifest_table)?;
+    let _lock = lake.lock(manifest_table).await?;
     let mut out = Compacted::default();
     let prefix = format!("_manifest/{manifest_table}/");
     let mut manifests: Vec<(String, u64, Manifest)> = Vec::new();
@@ -234,7 +234,7 @@ pub async fn compact_only(
         path: Manifest::rel_path(manifest_table, &run, 0),
         message: e.to_string(),
     })?;
-    lake.put_bytes(&Manifest::rel_path(manifest_table, &run, 0), bytes)
+    lake.put_manifest(&Manifest::rel_path(manifest_table, &run, 0), bytes)
         .await?;
     for rel in &merged_away {
         lake.delete(rel).await?;

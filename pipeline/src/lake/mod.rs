@@ -7,6 +7,7 @@
 //! that names them; see [`manifest`] for how a crashed run is cleaned up.
 
 pub mod compact;
+mod lock;
 pub mod manifest;
 pub mod quarantine;
 pub mod writer;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// The directory walk, here too for the callers that know it by this name.
 pub use crate::files::walk;
+pub use lock::{LEASE_TTL, TableLock};
 use crate::s3;
 use crate::{Error, Result};
 
@@ -57,6 +59,8 @@ pub struct Lake {
     /// S3 lakes: where files are staged before upload.
     /// Kept for its lifetime: the staging directory is removed when the last clone drops.
     _staging: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// S3 lakes: the table leases this process holds (see [`lock`]), by manifest table.
+    leases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<lock::Lease>>>>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -83,6 +87,7 @@ impl Lake {
                     s3: None,
                     root,
                     _staging: None,
+                    leases: Default::default(),
                 })
             }
             LakeLocation::S3 { .. } => {
@@ -101,6 +106,7 @@ impl Lake {
                     s3: Some(s3),
                     root: staging.path().to_path_buf(),
                     _staging: Some(std::sync::Arc::new(staging)),
+                    leases: Default::default(),
                 })
             }
         }
@@ -298,31 +304,20 @@ impl Lake {
         }
     }
 
-    /// Take the ingest lock of the tables whose commits are recorded under
-    /// `_manifest/<manifest_table>/` (local lakes), held until the guard is dropped: one
-    /// ingest or compaction at a time per table, while the CloudTrail and the Lambda tables
-    /// may be written at once. S3 lakes have no lock: run one ingest at a time per S3 lake.
-    pub fn lock(&self, manifest_table: &str) -> Result<Option<std::fs::File>> {
-        let LakeLocation::Local(p) = &self.location else {
-            return Ok(None);
-        };
-        let dir = p.join("_manifest");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating directory", &dir, e))?;
-        let path = dir.join(format!("{manifest_table}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("opening lock", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-                lake: self.uri(),
-                detail: format!("{} is held", path.display()),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+    fn remember_lease(&self, table: &str, lease: std::sync::Arc<lock::Lease>) {
+        if let Ok(mut leases) = self.leases.lock() {
+            leases.insert(table.to_string(), lease);
         }
+    }
+
+    fn forget_lease(&self, table: &str) {
+        if let Ok(mut leases) = self.leases.lock() {
+            leases.remove(table);
+        }
+    }
+
+    fn lease(&self, table: &str) -> Option<std::sync::Arc<lock::Lease>> {
+        self.leases.lock().ok()?.get(table).cloned()
     }
 }
 
@@ -362,20 +357,18 @@ mod tests {
         assert_eq!(partition_value(&"x".repeat(100)).len(), 64);
     }
 
-    #[test]
-    fn one_writer_per_table_and_tables_at_once() {
+    #[tokio::test]
+    async fn one_writer_per_table_and_tables_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().join("lake").to_str().unwrap(), None).unwrap();
-        let cloudtrail = lake.lock("cloudtrail").unwrap();
-        assert!(cloudtrail.is_some());
+        let cloudtrail = lake.lock("cloudtrail").await.unwrap();
         // The Lambda tables are another writer's to take…
-        let lambda = lake.lock("lambda").unwrap();
-        assert!(lambda.is_some());
+        let _lambda = lake.lock("lambda").await.unwrap();
         // …but a second CloudTrail writer is refused, naming the lock.
-        let err = lake.lock("cloudtrail").unwrap_err().to_string();
+        let err = lake.lock("cloudtrail").await.unwrap_err().to_string();
         assert!(err.contains("cloudtrail.lock"), "{err}");
         drop(cloudtrail);
-        assert!(lake.lock("cloudtrail").unwrap().is_some());
+        lake.lock("cloudtrail").await.unwrap();
     }
 
     #[test]

@@ -283,7 +283,7 @@ pub async fn ingest_lambda_logs(
     progress: &Progress,
 ) -> Result<LambdaSummary> {
     let started = Instant::now();
-    let _lock = lake.lock(MANIFEST_TABLE)?;
+    let _lock = lake.lock(MANIFEST_TABLE).await?;
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let commit = commit_id(&run_id, 0);
     let mut summary = LambdaSummary {
@@ -629,7 +629,7 @@ pub async fn ingest_lambda_logs(
     };
     let rel = Manifest::rel_path(MANIFEST_TABLE, &run_id, 0);
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| state_err(&rel, e))?;
-    lake.put_bytes(&rel, bytes).await?;
+    lake.put_manifest(&rel, bytes).await?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
