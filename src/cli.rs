@@ -89,7 +89,13 @@ pub struct Cli {
     /// Where queries run (query, detect, eval, drift, incidents, baseline train|score):
     /// `local` (this process) or `ballista://HOST:PORT`, a cluster started with `trailhound
     /// cluster scheduler` and `trailhound cluster executor`.
-    #[arg(long, global = true, env = "TRAILHOUND_ENGINE", value_name = "ENGINE", default_value = "local")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRAILHOUND_ENGINE",
+        value_name = "ENGINE",
+        default_value = "local"
+    )]
     pub engine: detectors::cluster::Engine,
 
     /// The AWS profile to use (as the AWS CLI's --profile; default: AWS_PROFILE, else the

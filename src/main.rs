@@ -89,7 +89,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Incidents(cmd) => incidents::run(cmd).await,
         cli::Command::Baseline(cmd) => baseline::run(cmd).await,
         cli::Command::Watch(args) => watch::run(args).await,
-        cli::Command::Cluster(cli::ClusterCommand::Scheduler(args)) => cluster::scheduler(args).await,
+        cli::Command::Cluster(cli::ClusterCommand::Scheduler(args)) => {
+            cluster::scheduler(args).await
+        }
         cli::Command::Cluster(cli::ClusterCommand::Executor(args)) => cluster::executor(args).await,
     }
 }

@@ -53,7 +53,12 @@ impl Cluster {
         let port = free_port_pair();
         let scheduler_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut scheduler = bin()
-            .args(["cluster", "scheduler", "--bind", &scheduler_addr.to_string()])
+            .args([
+                "cluster",
+                "scheduler",
+                "--bind",
+                &scheduler_addr.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -144,7 +149,14 @@ async fn a_cluster_gives_the_local_engines_results() {
     let o = run(bin()
         .args(["simulate", "--out"])
         .arg(&data)
-        .args(["--functions", "8", "--days", "14", "--events-per-day", "2500"])
+        .args([
+            "--functions",
+            "8",
+            "--days",
+            "14",
+            "--events-per-day",
+            "2500",
+        ])
         .arg("--json"));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lake = format!("s3://{bucket}/lake");
@@ -165,7 +177,14 @@ async fn a_cluster_gives_the_local_engines_results() {
     let engine = cluster.engine.clone();
     let (lake2, dir2) = (lake.clone(), dir.path().to_path_buf());
     tokio::task::spawn_blocking(move || {
-        let detect = ["detect", "--lake", &lake2, "--no-write", "--format", "ndjson"];
+        let detect = [
+            "detect",
+            "--lake",
+            &lake2,
+            "--no-write",
+            "--format",
+            "ndjson",
+        ];
         let local = finding_uids(&on("local", &detect));
         let remote = finding_uids(&on(&engine, &detect));
         assert!(local.len() >= 10, "{local:?}");
@@ -174,7 +193,7 @@ async fn a_cluster_gives_the_local_engines_results() {
         for sql in [
             // A join (every Lambda invocation with its role's calls that hour).
             "SELECT i.function_name, count(*) AS calls FROM lambda_invocations i \
-             JOIN cloudtrail c ON c.user_identity_session_name = i.function_name \
+             JOIN cloudtrail c ON c.session_name = i.function_name \
               AND date_trunc('hour', c.event_time) = date_trunc('hour', i.start_time) \
              GROUP BY i.function_name ORDER BY i.function_name",
             // A window function.
@@ -194,7 +213,10 @@ async fn a_cluster_gives_the_local_engines_results() {
 
         let local = drift_report("local", &lake2, &dir2.join("drift-local"));
         let remote = drift_report(&engine, &lake2, &dir2.join("drift-cluster"));
-        assert!(local["roles"].as_array().is_some_and(|r| !r.is_empty()), "{local}");
+        assert!(
+            local["roles"].as_array().is_some_and(|r| !r.is_empty()),
+            "{local}"
+        );
         assert_eq!(remote, local, "drift reports differ between the engines");
     })
     .await
@@ -209,7 +231,14 @@ fn an_executor_killed_mid_query() {
     let dir = tempdir();
     let (lake, _) = crate::detect::simulated_lake(
         dir.path(),
-        &["--functions", "8", "--days", "10", "--events-per-day", "4000"],
+        &[
+            "--functions",
+            "8",
+            "--days",
+            "10",
+            "--events-per-day",
+            "4000",
+        ],
     );
     let sql = "SELECT c.event_name, count(*) AS n, count(DISTINCT c.source_ip_address) AS ips \
                FROM cloudtrail c JOIN cloudtrail d ON c.event_id = d.event_id \
@@ -230,11 +259,19 @@ fn an_executor_killed_mid_query() {
     victim.wait().unwrap();
     let o = query.wait_with_output().unwrap();
     if o.status.success() {
-        assert_eq!(text(&o.stdout), local, "a result after the executor was lost");
+        assert_eq!(
+            text(&o.stdout),
+            local,
+            "a result after the executor was lost"
+        );
     } else {
         let err = text(&o.stderr);
         assert!(err.contains("error:"), "{err}");
-        assert!(o.stdout.is_empty(), "partial rows printed: {}", text(&o.stdout));
+        assert!(
+            o.stdout.is_empty(),
+            "partial rows printed: {}",
+            text(&o.stdout)
+        );
     }
 }
 
@@ -246,7 +283,10 @@ fn a_stock_executor_is_named_as_the_cause() {
     use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
     let dir = tempdir();
     let lake = lake_of(&dir);
-    ingest(&[test_data().join("awsdocs_cloudtrail_log_examples")], &lake);
+    ingest(
+        &[test_data().join("awsdocs_cloudtrail_log_examples")],
+        &lake,
+    );
     let cluster = Cluster::start(0);
     let port = free_port_pair();
     let config = ExecutorProcessConfig {

@@ -46,7 +46,16 @@ async fn two_concurrent_ingests_into_one_s3_lake() {
     let dir = tempdir();
     let (src, total) = trail(
         dir.path(),
-        &["--functions", "6", "--days", "6", "--events-per-day", "4000", "--attacks", "none"],
+        &[
+            "--functions",
+            "6",
+            "--days",
+            "6",
+            "--events-per-day",
+            "4000",
+            "--attacks",
+            "none",
+        ],
     );
     let lake = format!("s3://{bucket}/lake");
     let (lake2, src2) = (lake.clone(), src.clone());
@@ -76,7 +85,10 @@ async fn two_concurrent_ingests_into_one_s3_lake() {
                 );
             }
         }
-        assert!(outs.iter().any(|o| o.status.success()), "neither run ingested");
+        assert!(
+            outs.iter().any(|o| o.status.success()),
+            "neither run ingested"
+        );
         // Whoever ran, nothing was ingested twice.
         assert_eq!(ingested, total);
         let (n, distinct) = events_and_distinct(&lake2);
@@ -120,7 +132,13 @@ async fn a_held_lease_stops_a_writer_and_an_expired_one_is_taken_over() {
         .unwrap()
     };
     let key = "lake/_manifest/cloudtrail.lock";
-    put(&s3, &bucket, key, lease(chrono::Utc::now() + chrono::Duration::minutes(5))).await;
+    put(
+        &s3,
+        &bucket,
+        key,
+        lease(chrono::Utc::now() + chrono::Duration::minutes(5)),
+    )
+    .await;
     let (lake2, src2) = (lake.clone(), src.clone());
     let o = tokio::task::spawn_blocking(move || {
         run(bin()
@@ -137,7 +155,13 @@ async fn a_held_lease_stops_a_writer_and_an_expired_one_is_taken_over() {
         "{err}"
     );
 
-    put(&s3, &bucket, key, lease(chrono::Utc::now() - chrono::Duration::minutes(1))).await;
+    put(
+        &s3,
+        &bucket,
+        key,
+        lease(chrono::Utc::now() - chrono::Duration::minutes(1)),
+    )
+    .await;
     let (lake2, src2) = (lake.clone(), src.clone());
     let s = tokio::task::spawn_blocking(move || ingest(&[&src2], &lake2))
         .await
@@ -162,12 +186,19 @@ async fn credentials_that_expire_mid_run() {
     let o = run(bin()
         .args(["simulate", "--out"])
         .arg(&data)
-        .args(["--functions", "6", "--days", "8", "--events-per-day", "3000"])
+        .args([
+            "--functions",
+            "6",
+            "--days",
+            "14",
+            "--events-per-day",
+            "3000",
+        ])
         .arg("--json"));
     assert!(o.status.success(), "{}", text(&o.stderr));
 
     // Keys named for the second they expire at.
-    let life_seconds = 4;
+    let life_seconds = 2;
     let script = dir.path().join("credentials.sh");
     let calls = dir.path().join("calls");
     std::fs::write(
@@ -181,11 +212,7 @@ async fn credentials_that_expire_mid_run() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(
-        &script,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = dir.path().join("aws-config");
     std::fs::write(
         &config,
@@ -200,8 +227,16 @@ async fn credentials_that_expire_mid_run() {
     let expired = Arc::new(AtomicU32::new(0));
     let (k, e) = (keys.clone(), expired.clone());
     let endpoint = proxy(move |req: &Request| {
-        let auth = req.headers.iter().find(|h| h.starts_with("authorization:"))?;
-        let key = auth.split("credential=").nth(1)?.split('/').next()?.to_string();
+        let auth = req
+            .headers
+            .iter()
+            .find(|h| h.starts_with("authorization:"))?;
+        let key = auth
+            .split("credential=")
+            .nth(1)?
+            .split('/')
+            .next()?
+            .to_string();
         let until: i64 = key.strip_prefix("exp")?.parse().ok()?;
         k.lock().unwrap().insert(key);
         if until >= chrono::Utc::now().timestamp() {
@@ -214,7 +249,7 @@ async fn credentials_that_expire_mid_run() {
             msg.len()
         ))
     });
-    let with_expiring = |cmd: &mut std::process::Command| {
+    let with_expiring = move |cmd: &mut std::process::Command| {
         cmd.env("AWS_ENDPOINT_URL", &endpoint)
             .env("AWS_CONFIG_FILE", &config)
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -226,8 +261,16 @@ async fn credentials_that_expire_mid_run() {
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || {
         for args in [
-            vec!["ingest".to_string(), "cloudtrail".into(), data2.join("AWSLogs").display().to_string()],
-            vec!["ingest".into(), "lambda-logs".into(), data2.join("lambda-logs").display().to_string()],
+            vec![
+                "ingest".to_string(),
+                "cloudtrail".into(),
+                data2.join("AWSLogs").display().to_string(),
+            ],
+            vec![
+                "ingest".into(),
+                "lambda-logs".into(),
+                data2.join("lambda-logs").display().to_string(),
+            ],
         ] {
             let mut cmd = bin();
             cmd.args(&args).args(["--lake", &lake2]);
@@ -236,7 +279,14 @@ async fn credentials_that_expire_mid_run() {
             assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
         }
         let mut cmd = bin();
-        cmd.args(["detect", "--lake", &lake2, "--no-write", "--format", "ndjson"]);
+        cmd.args([
+            "detect",
+            "--lake",
+            &lake2,
+            "--no-write",
+            "--format",
+            "ndjson",
+        ]);
         with_expiring(&mut cmd);
         let o = run(&mut cmd);
         assert!(o.status.success(), "detect: {}", text(&o.stderr));
@@ -246,9 +296,16 @@ async fn credentials_that_expire_mid_run() {
     .unwrap();
     let seconds = started.elapsed().as_secs();
     let keys = keys.lock().unwrap().len();
-    assert!(seconds > 2 * life_seconds, "the runs were too short to test: {seconds} s");
+    assert!(
+        seconds > 2 * life_seconds,
+        "the runs were too short to test: {seconds} s"
+    );
     assert!(keys >= 3, "only {keys} keys were used in {seconds} s");
-    assert_eq!(expired.load(Ordering::SeqCst), 0, "requests were signed with expired keys");
+    assert_eq!(
+        expired.load(Ordering::SeqCst),
+        0,
+        "requests were signed with expired keys"
+    );
 }
 
 /// A trail bucket and a lake bucket in another region than the configured one (S3 refuses a
@@ -289,7 +346,10 @@ async fn buckets_in_another_region() {
         if !path.trim_start_matches('/').starts_with(b.as_str()) {
             return None;
         }
-        let auth = req.headers.iter().find(|h| h.starts_with("authorization:"))?;
+        let auth = req
+            .headers
+            .iter()
+            .find(|h| h.starts_with("authorization:"))?;
         // Credential=KEY/DATE/REGION/s3/aws4_request
         let region = auth.split("credential=").nth(1)?.split('/').nth(2)?;
         if region == "eu-west-1" {
@@ -307,7 +367,11 @@ async fn buckets_in_another_region() {
     tokio::task::spawn_blocking(move || {
         let o = run(bin()
             .env("AWS_ENDPOINT_URL", &endpoint2)
-            .args(["ingest", "cloudtrail", &format!("s3://{bucket2}/trail/AWSLogs/")])
+            .args([
+                "ingest",
+                "cloudtrail",
+                &format!("s3://{bucket2}/trail/AWSLogs/"),
+            ])
             .args(["--lake", &lake2, "--json", "--region", "us-east-1"]));
         assert!(o.status.success(), "{}", text(&o.stderr));
         let s: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -2,8 +2,8 @@
 //! happens once. S3 tests talk to the local AWS emulator that `scripts/test` starts.
 
 mod bad_input;
-mod cluster;
 mod baseline;
+mod cluster;
 mod common;
 mod detect;
 mod docs;

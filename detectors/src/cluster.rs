@@ -58,8 +58,8 @@ impl FromStr for Engine {
             ));
         };
         let rest = rest.trim_end_matches('/');
-        let url = url::Url::parse(&format!("http://{rest}"))
-            .map_err(|e| format!("engine {s:?}: {e}"))?;
+        let url =
+            url::Url::parse(&format!("http://{rest}")).map_err(|e| format!("engine {s:?}: {e}"))?;
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
@@ -167,6 +167,44 @@ pub fn missing_function_hint(error: &str) -> Option<String> {
          executors with `trailhound cluster scheduler` and `trailhound cluster executor` (a \
          stock Ballista scheduler or executor has DataFusion's functions only)"
     ))
+}
+
+/// A failed query's error, with what to do when a cluster's executor rejected its tasks and
+/// the query uses trailhound's functions: a stock Ballista executor cannot decode such plans
+/// (and Ballista's scheduler reports only that the executor rejected the task), so the
+/// functions are named and `trailhound cluster executor` is given as the way out.
+pub fn with_function_hint(plan: &LogicalPlan, error: DataFusionError) -> DataFusionError {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
+    if !error.to_string().contains("rejected by executor") {
+        return error;
+    }
+    let ours = function_names();
+    let mut used = std::collections::BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && ours.iter().any(|n| n == f.name())
+                {
+                    used.insert(f.name().to_string());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    if used.is_empty() {
+        return error;
+    }
+    let used: Vec<String> = used.into_iter().collect();
+    DataFusionError::Context(
+        format!(
+            "an executor of the cluster rejected the query's tasks; the query uses trailhound's              SQL function{} {}, which a stock Ballista executor does not have: run the              executors with `trailhound cluster executor`",
+            if used.len() > 1 { "s" } else { "" },
+            used.join(", ")
+        ),
+        Box::new(error),
+    )
 }
 
 /// [`missing_function_hint`] for a query's error, as a sentence to append (or nothing).

@@ -261,7 +261,13 @@ impl History {
         runtime: &Arc<RuntimeEnv>,
         new: &[(&'static str, Vec<String>)],
     ) -> Result<SessionContext> {
-        let ctx = crate::session::open_tables(lake, sdk, Some(runtime.clone()), &crate::cluster::Engine::Local).await?;
+        let ctx = crate::session::open_tables(
+            lake,
+            sdk,
+            Some(runtime.clone()),
+            &crate::cluster::Engine::Local,
+        )
+        .await?;
         let partitions = pipeline::cloudtrail::table::PARTITION_COLUMNS;
         for (table, files) in new {
             let err = || query_err(format!("the new files of {table}"));
@@ -346,7 +352,13 @@ impl History {
         runtime: &Arc<RuntimeEnv>,
         since: &(dyn Fn(&str) -> Option<i64> + Sync),
     ) -> Result<SessionContext> {
-        let ctx = crate::session::open_tables(lake, sdk, Some(runtime.clone()), &crate::cluster::Engine::Local).await?;
+        let ctx = crate::session::open_tables(
+            lake,
+            sdk,
+            Some(runtime.clone()),
+            &crate::cluster::Engine::Local,
+        )
+        .await?;
         for (table, _, time) in RAW {
             if let Some(since) = since(table) {
                 let day = chrono::DateTime::from_timestamp_micros(since)

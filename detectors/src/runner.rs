@@ -265,13 +265,20 @@ pub async fn run(
             }
         }
     }
+    let logical = df.logical_plan().clone();
     let physical = df
         .create_physical_plan()
         .await
         .map_err(|e| sql_error(d, "planning", &e))?;
     let batches = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx())
         .await
-        .map_err(|e| sql_error(d, "running", &e))?;
+        .map_err(|e| {
+            sql_error(
+                d,
+                "running",
+                &crate::cluster::with_function_hint(&logical, e),
+            )
+        })?;
     if tracing::enabled!(tracing::Level::DEBUG) {
         // `-vv`: where the detector's time went, operator by operator.
         let shown =

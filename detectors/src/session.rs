@@ -156,11 +156,11 @@ pub(crate) async fn open_tables(
         }
         Engine::Ballista { scheduler } => {
             use ballista::prelude::{SessionConfigExt, SessionContextExt};
-            // Ballista's adaptive planner re-plans the remaining stages as the first ones
-            // finish, choosing join sides again; a join whose dynamic filter is already built
-            // cannot swap them (DataFusion refuses, and the job stalls). The filters are a
-            // local optimisation: off on a cluster (all of them: the settings reach the
-            // scheduler as a list in which the overall switch turns the others back on).
+            // Dynamic filters (a hash join's build-side keys pushed into its probe side's
+            // scan) off: the scheduler chooses join sides again when it resolves a stage,
+            // which DataFusion refuses once a join's filter is built (and the job stalls). All
+            // four switches: the settings reach the scheduler as a list in which the overall
+            // one turns the others back on.
             let mut config = config;
             let optimizer = &mut config.options_mut().optimizer;
             optimizer.enable_dynamic_filter_pushdown = false;
@@ -169,8 +169,9 @@ pub(crate) async fn open_tables(
             optimizer.enable_aggregate_dynamic_filter_pushdown = false;
             let config = config
                 // Ballista's adaptive planner (new in 55) re-plans without end on the
-                // detectors' plans (tens of thousands of stages for one query): its static
-                // planner is used.
+                // detectors' plans (tens of thousands of stages for one query; choosing a
+                // join's sides again after its dynamic filter was built, which DataFusion
+                // refuses, stalls the job): its static planner is used.
                 .with_ballista_adaptive_query_planner(false)
                 .with_ballista_logical_extension_codec(crate::cluster::Codec::shared())
                 .with_ballista_grpc_client_max_message_size(crate::cluster::MAX_MESSAGE_BYTES);
@@ -184,7 +185,9 @@ pub(crate) async fn open_tables(
                 .map_err(query_err("registering trailhound's SQL functions"))?;
             let mut ctx = SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
                 .await
-                .map_err(query_err(format!("connecting to the Ballista scheduler at {scheduler}")))?;
+                .map_err(query_err(format!(
+                    "connecting to the Ballista scheduler at {scheduler}"
+                )))?;
             // Ballista's session replaces the state's functions with its own list: ours again.
             crate::cluster::register_functions(&mut ctx)
                 .map_err(query_err("registering trailhound's SQL functions"))?;
@@ -275,7 +278,11 @@ async fn register_s3(
 /// Run one SQL statement and collect its result.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::array::RecordBatch>> {
     let df = ctx.sql(sql).await.map_err(query_err("planning query"))?;
-    df.collect().await.map_err(query_err("running query"))
+    let plan = df.logical_plan().clone();
+    df.collect()
+        .await
+        .map_err(|e| crate::cluster::with_function_hint(&plan, e))
+        .map_err(query_err("running query"))
 }
 
 /// Run one SQL statement with the values of its `$name` placeholders and collect its result;
@@ -290,12 +297,14 @@ pub async fn run_sql_with(
         context: context.to_string(),
         source,
     };
-    ctx.sql(sql)
+    let df = ctx
+        .sql(sql)
         .await
         .map_err(err)?
         .with_param_values(params)
-        .map_err(err)?
-        .collect()
+        .map_err(err)?;
+    let plan = df.logical_plan().clone();
+    df.collect()
         .await
-        .map_err(err)
+        .map_err(|e| err(crate::cluster::with_function_hint(&plan, e)))
 }

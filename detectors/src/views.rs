@@ -207,7 +207,12 @@ pub async fn materialize(
                     let started = std::time::Instant::now();
                     let df = ctx.table(name).await.map_err(err(name))?;
                     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-                    let batches = df.collect().await.map_err(err(name))?;
+                    let plan = df.logical_plan().clone();
+                    let batches = df
+                        .collect()
+                        .await
+                        .map_err(|e| crate::cluster::with_function_hint(&plan, e))
+                        .map_err(err(name))?;
                     let rows = batches.iter().map(|b| b.num_rows()).sum();
                     let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
                         .map_err(err(name))?;

@@ -211,7 +211,10 @@ pub async fn put_bytes_if(
     };
     match req.send().await {
         Ok(out) => Ok(Some(
-            out.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+            out.e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string(),
         )),
         Err(e) if refused(&e) => Ok(None),
         Err(e) => Err(Error::s3("PutObject", bucket, key, e)),
@@ -230,7 +233,11 @@ pub async fn get_with_etag(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
         Err(e) => return Err(Error::s3("GetObject", bucket, key, e)),
     };
-    let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_string();
+    let etag = out
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
     let data = out
         .body
         .collect()

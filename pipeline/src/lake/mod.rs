@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// The directory walk, here too for the callers that know it by this name.
 pub use crate::files::walk;
-pub use lock::{LEASE_TTL, TableLock};
 use crate::s3;
 use crate::{Error, Result};
+pub use lock::{LEASE_TTL, TableLock};
 
 /// Where a lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,9 @@ pub struct Lake {
     /// Kept for its lifetime: the staging directory is removed when the last clone drops.
     _staging: Option<std::sync::Arc<tempfile::TempDir>>,
     /// S3 lakes: the table leases this process holds (see [`lock`]), by manifest table.
-    leases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<lock::Lease>>>>,
+    leases: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<lock::Lease>>>,
+    >,
 }
 
 impl std::fmt::Debug for Lake {
