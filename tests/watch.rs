@@ -753,6 +753,52 @@ async fn once_over_a_listed_prefix_prints_each_alert_once() {
     assert_eq!(rows[0]["n"], 2);
 }
 
+/// The watch with its lake on S3 (the emulator): objects in, one alert each, the events and
+/// the findings in the S3 lake, nothing alerted twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn once_into_an_s3_lake() {
+    let s3 = s3().await;
+    let bucket = unique_bucket("watch-s3-lake");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir = tempdir();
+    let config = dir.path().join("watch.toml");
+    let lake = format!("s3://{bucket}/lake");
+    std::fs::write(
+        &config,
+        format!(
+            "lake = \"{lake}\"\nstate_dir = \"state\"\n[[cloudtrail]]\ns3 = \"s3://{bucket}/AWSLogs/\"\n[[sink]]\ntype = \"stdout\"\n[status]\ninterval = \"0s\"\n"
+        ),
+    )
+    .unwrap();
+    let once = move || {
+        let out = run(bin().args(["watch", "--once", "--config"]).arg(&config));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    put(&s3, &bucket, &trail_key("role-p"), trail_file("role-p")).await;
+    let alerts = tokio::task::spawn_blocking(once.clone()).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["finding_info"]["analytic"]["uid"],
+        "defense-evasion"
+    );
+    assert!(tokio::task::spawn_blocking(once).await.unwrap().is_empty());
+    let lake2 = lake.clone();
+    let (events, findings) = tokio::task::spawn_blocking(move || {
+        (
+            count(&lake2, ""),
+            query(&lake2, "SELECT count(*) AS n FROM findings")[0]["n"].clone(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(events, 20);
+    assert_eq!(findings, 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_baseline_scores_what_arrives_and_alerts_on_a_flood() {
     // Nine days of a quiet 4-function account in the lake, and a model of it.
