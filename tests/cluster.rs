@@ -73,6 +73,8 @@ impl Cluster {
         for _ in 0..executors {
             cluster.add_executor();
         }
+        // Registered with the scheduler by their first heartbeat, right after they listen.
+        std::thread::sleep(Duration::from_secs(1));
         cluster
     }
 
@@ -301,6 +303,17 @@ fn a_stock_executor_is_named_as_the_cause() {
     };
     let stock = tokio::runtime::Runtime::new().unwrap();
     stock.spawn(start_executor_process(std::sync::Arc::new(config)));
+    let flight: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&flight, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the stock executor did not listen on {flight}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Registered with the scheduler by its first heartbeat, right after it listens.
+    std::thread::sleep(Duration::from_secs(1));
     let o = run(bin().args([
         "query",
         "--lake",
