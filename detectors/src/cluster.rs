@@ -109,17 +109,6 @@ pub fn function_names() -> Vec<String> {
     added
 }
 
-/// A session state with trailhound's functions, on `runtime`: what a client plans with.
-pub fn session_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> DfResult<SessionState> {
-    let mut state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .with_default_features()
-        .build();
-    register_functions(&mut state)?;
-    Ok(state)
-}
-
 /// What the scheduler plans with and executors look functions up in: Ballista's own session
 /// (its optimizer rules and functions, as its stock scheduler builds it) with trailhound's
 /// functions added, on `runtime`.
@@ -140,45 +129,14 @@ pub fn cluster_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> DfResul
     Ok(state)
 }
 
-/// The hint added to a failed query's error when the cluster that ran it lacks one of
-/// trailhound's functions (a stock Ballista scheduler or executor): which function, and what
-/// to run instead. `None` for any other error.
-pub fn missing_function_hint(error: &str) -> Option<String> {
-    let names = function_names();
-    // DataFusion's plan decoders say `... for scalar function NAME` or `no UDF named "NAME"`.
-    let found = names.iter().find(|name| {
-        [
-            format!("function {name}"),
-            format!("named \"{name}\""),
-            format!("named '{name}'"),
-        ]
-        .iter()
-        .any(|needle| {
-            error.match_indices(needle.as_str()).any(|(at, m)| {
-                !error[at + m.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
-            })
-        })
-    })?;
-    Some(format!(
-        "the cluster does not know trailhound's SQL function {found}: run its scheduler and \
-         executors with `trailhound cluster scheduler` and `trailhound cluster executor` (a \
-         stock Ballista scheduler or executor has DataFusion's functions only)"
-    ))
-}
-
-/// A failed query's error, with what to do when a cluster's executor rejected its tasks and
-/// the query uses trailhound's functions: a stock Ballista executor cannot decode such plans
-/// (and Ballista's scheduler reports only that the executor rejected the task), so the
-/// functions are named and `trailhound cluster executor` is given as the way out.
+/// A failed query's error, with what to do when the cluster lacks trailhound's functions: a
+/// stock Ballista scheduler cannot decode a plan naming them, and a stock executor rejects
+/// its tasks (Ballista's scheduler then reports only that the executor rejected them). When
+/// the query uses any of trailhound's functions and the error is one of those, the functions
+/// are named and trailhound's scheduler and executor are given as the way out.
 pub fn with_function_hint(plan: &LogicalPlan, error: DataFusionError) -> DataFusionError {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::logical_expr::Expr;
-    if !error.to_string().contains("rejected by executor") {
-        return error;
-    }
     let ours = function_names();
     let mut used = std::collections::BTreeSet::new();
     let _ = plan.apply_with_subqueries(|node| {
@@ -193,25 +151,25 @@ pub fn with_function_hint(plan: &LogicalPlan, error: DataFusionError) -> DataFus
             })
         })
     });
-    if used.is_empty() {
+    let text = error.to_string();
+    // DataFusion's plan decoders say `... for scalar function NAME` or `no UDF named "NAME"`.
+    let undecodable = used.iter().any(|name| {
+        text.contains(&format!("function {name}")) || text.contains(&format!("named \"{name}\""))
+    });
+    if used.is_empty() || !(undecodable || text.contains("rejected by executor")) {
         return error;
     }
     let used: Vec<String> = used.into_iter().collect();
     DataFusionError::Context(
         format!(
-            "an executor of the cluster rejected the query's tasks; the query uses trailhound's              SQL function{} {}, which a stock Ballista executor does not have: run the              executors with `trailhound cluster executor`",
+            "the cluster could not run the query, which uses trailhound's SQL function{} {}: a \
+             stock Ballista scheduler or executor does not have them; run the cluster with \
+             `trailhound cluster scheduler` and `trailhound cluster executor`",
             if used.len() > 1 { "s" } else { "" },
             used.join(", ")
         ),
         Box::new(error),
     )
-}
-
-/// [`missing_function_hint`] for a query's error, as a sentence to append (or nothing).
-pub fn hint_suffix(error: &DataFusionError) -> String {
-    missing_function_hint(&error.to_string())
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default()
 }
 
 /// The logical plan codec of trailhound's clients and schedulers: Ballista's, plus the rows

@@ -11,9 +11,8 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] pipeline::Error),
 
-    /// A query failed to plan or run; the message says where (and, when a cluster lacked one
-    /// of trailhound's functions, what to run).
-    #[error("{context}: {source}{}", crate::cluster::hint_suffix(.source))]
+    /// A query failed to plan or run; the message says where.
+    #[error("{context}: {source}")]
     Query {
         context: String,
         #[source]

@@ -181,14 +181,17 @@ pub(crate) async fn open_tables(
                     .build_arc()
                     .map_err(query_err("building the query runtime"))?,
             };
-            let state = crate::cluster::session_state(config, runtime)
-                .map_err(query_err("registering trailhound's SQL functions"))?;
+            let state = datafusion::execution::session_state::SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime)
+                .with_default_features()
+                .build();
             let mut ctx = SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
                 .await
                 .map_err(query_err(format!(
                     "connecting to the Ballista scheduler at {scheduler}"
                 )))?;
-            // Ballista's session replaces the state's functions with its own list: ours again.
+            // Ballista's session takes its own list of functions: ours are added to it.
             crate::cluster::register_functions(&mut ctx)
                 .map_err(query_err("registering trailhound's SQL functions"))?;
             ctx
