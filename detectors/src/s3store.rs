@@ -2,8 +2,7 @@
 //! the AWS SDK's credential chain (refreshed before the credentials expire, so runs longer than
 //! a session token's life go on), at the bucket's own region.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -94,14 +93,12 @@ pub fn store(
     builder.build()
 }
 
-/// DataFusion's registry, plus an S3 store made on first use for any bucket (see
-/// [`crate::cluster::object_stores`]).
+/// DataFusion's registry, plus an S3 store made on first use for any bucket (and kept in
+/// it; see [`crate::cluster::object_stores`]).
 #[derive(Debug)]
 pub struct S3Registry {
     sdk: aws_config::SdkConfig,
     inner: DefaultObjectStoreRegistry,
-    /// Buckets whose store was made here (made once each).
-    made: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 impl S3Registry {
@@ -109,7 +106,6 @@ impl S3Registry {
         S3Registry {
             sdk,
             inner: DefaultObjectStoreRegistry::new(),
-            made: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -128,25 +124,16 @@ impl ObjectStoreRegistry for S3Registry {
     }
 
     fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
-        if let Ok(store) = self.inner.get_store(url) {
-            return Ok(store);
+        let found = self.inner.get_store(url);
+        if found.is_ok() || url.scheme() != "s3" {
+            return found;
         }
-        if url.scheme() != "s3" {
-            return self.inner.get_store(url);
-        }
-        let bucket = url.host_str().unwrap_or_default().to_string();
-        let mut made = self
-            .made
-            .lock()
-            .map_err(|_| DataFusionError::Internal("object store registry poisoned".into()))?;
-        if let Some(store) = made.get(&bucket) {
-            return Ok(store.clone());
-        }
+        let bucket = url.host_str().unwrap_or_default();
         let store: Arc<dyn ObjectStore> = Arc::new(
-            store(&bucket, &self.sdk, None)
+            store(bucket, &self.sdk, None)
                 .map_err(|e| DataFusionError::External(format!("s3://{bucket}: {e}").into()))?,
         );
-        made.insert(bucket, store.clone());
+        self.inner.register_store(url, store.clone());
         Ok(store)
     }
 }
