@@ -42,8 +42,8 @@ pub(crate) struct Lease {
     bucket: String,
     key: String,
     lake: String,
-    body: std::sync::Mutex<LeaseBody>,
-    etag: tokio::sync::Mutex<Option<String>>,
+    /// What the lease object says, and its ETag while this run holds it.
+    held: tokio::sync::Mutex<(LeaseBody, Option<String>)>,
 }
 
 impl Lease {
@@ -64,15 +64,13 @@ impl Lease {
 
     /// Extend the lease (only if it is still this run's).
     pub(crate) async fn renew(&self) -> Result<()> {
-        let mut etag = self.etag.lock().await;
+        let mut held = self.held.lock().await;
+        let (body, etag) = &mut *held;
         let Some(current) = etag.clone() else {
             return Err(self.lost("was released"));
         };
-        let bytes = {
-            let mut body = self.body.lock().map_err(|_| self.lost("is unusable"))?;
-            body.expires_at = expiry();
-            serde_json::to_vec_pretty(&*body).unwrap_or_default()
-        };
+        body.expires_at = expiry();
+        let bytes = serde_json::to_vec_pretty(body).unwrap_or_default();
         match s3::put_bytes_if(
             &self.client,
             &self.bucket,
@@ -94,7 +92,7 @@ impl Lease {
     }
 
     async fn release(&self) {
-        let Some(etag) = self.etag.lock().await.take() else {
+        let Some(etag) = self.held.lock().await.1.take() else {
             return;
         };
         match s3::delete_if_unchanged(&self.client, &self.bucket, &self.key, &etag).await {
@@ -119,7 +117,7 @@ fn host() -> String {
         .unwrap_or_else(|| "unknown host".into())
 }
 
-/// The lock of one table's writer, held until dropped (or [`TableLock::release`]d).
+/// The lock of one table's writer, held until dropped.
 #[derive(Debug)]
 pub struct TableLock {
     held: Held,
@@ -134,23 +132,6 @@ enum Held {
         lease: Arc<Lease>,
         renewer: tokio::task::JoinHandle<()>,
     },
-}
-
-impl TableLock {
-    /// Give the lock up now (dropping it does the same, as well as it can from a destructor).
-    pub async fn release(mut self) {
-        if let Held::S3 {
-            lake,
-            table,
-            lease,
-            renewer,
-        } = &mut self.held
-        {
-            renewer.abort();
-            lake.forget_lease(table);
-            lease.release().await;
-        }
-    }
 }
 
 impl Drop for TableLock {
@@ -281,8 +262,7 @@ async fn acquire(client: &s3::Client, bucket: &str, key: &str, lake: &str) -> Re
         bucket: bucket.to_string(),
         key: key.to_string(),
         lake: lake.to_string(),
-        body: std::sync::Mutex::new(body.clone()),
-        etag: tokio::sync::Mutex::new(Some(etag)),
+        held: tokio::sync::Mutex::new((body.clone(), Some(etag))),
     };
     if let Some(etag) =
         s3::put_bytes_if(client, bucket, key, bytes.clone(), Condition::Absent).await?
@@ -302,12 +282,9 @@ async fn acquire(client: &s3::Client, bucket: &str, key: &str, lake: &str) -> Re
         };
     };
     let holder: Option<LeaseBody> = serde_json::from_slice(&current).ok();
-    let expired = holder.as_ref().is_none_or(|h| {
-        chrono::DateTime::parse_from_rfc3339(&h.expires_at)
-            .map_or(true, |at| at < chrono::Utc::now())
-    });
-    if !expired {
-        let h = holder.expect("an unexpired lease was parsed");
+    if let Some(h) = holder.filter(|h| {
+        chrono::DateTime::parse_from_rfc3339(&h.expires_at).is_ok_and(|at| at >= chrono::Utc::now())
+    }) {
         return Err(held(format!(
             "{uri} is held by {} (pid {} on {}) since {}, renewed until {}",
             h.tool, h.pid, h.host, h.acquired_at, h.expires_at

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use crate::files::walk;
 use crate::s3;
 use crate::{Error, Result};
-pub use lock::{LEASE_TTL, TableLock};
+pub use lock::TableLock;
 
 /// Where a lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
