@@ -57,7 +57,8 @@ pub fn iam_client(conf: &SdkConfig) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(conf)
 }
 
-/// The region `bucket` is in, asked of S3 (see [`crate::s3::bucket_region`]).
+/// The region to reach `bucket` in (see [`crate::s3::region_of`]: asked of S3 once per
+/// bucket and process, shared with the S3 calls).
 pub async fn bucket_region(conf: &SdkConfig, bucket: &str) -> Option<String> {
-    crate::s3::bucket_region(&s3_client(conf), bucket).await
+    crate::s3::region_of(&s3_client(conf), bucket).await
 }

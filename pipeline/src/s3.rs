@@ -23,41 +23,58 @@ pub fn parse_uri(uri: &str) -> Option<(String, String)> {
 
 /// The client for `bucket`: `client` itself, or when S3 says the bucket is in another region
 /// than the client's, a client for that region (S3 refuses requests signed for another
-/// region with a redirect). Asked once per bucket and process.
+/// region with a redirect).
 pub async fn for_bucket(client: &Client, bucket: &str) -> Client {
+    regional(client, bucket)
+        .await
+        .map_or_else(|| client.clone(), |(_, c)| c)
+}
+
+/// The region to reach `bucket` in: its own when S3 says so, else the client's.
+pub async fn region_of(client: &Client, bucket: &str) -> Option<String> {
+    match regional(client, bucket).await {
+        Some((region, _)) => Some(region),
+        None => client.config().region().map(|r| r.to_string()),
+    }
+}
+
+/// The bucket's region and a client for it, when that is not the client's region; asked of S3
+/// once per bucket and process.
+async fn regional(client: &Client, bucket: &str) -> Option<(String, Client)> {
     use std::collections::HashMap;
     use std::sync::{LazyLock, Mutex};
-    static KNOWN: LazyLock<Mutex<HashMap<(String, String), Option<Client>>>> =
-        LazyLock::new(Default::default);
+    type Known = HashMap<(String, String), Option<(String, Client)>>;
+    static KNOWN: LazyLock<Mutex<Known>> = LazyLock::new(Default::default);
     let config = client.config();
     let base_region = config.region().map(|r| r.to_string()).unwrap_or_default();
     // One process reaches one S3 (one endpoint): the client's region and the bucket say it.
     let id = (base_region.clone(), bucket.to_string());
     if let Some(known) = KNOWN.lock().ok().and_then(|k| k.get(&id).cloned()) {
-        return known.unwrap_or_else(|| client.clone());
+        return known;
     }
     let regional = match bucket_region(client, bucket).await {
         Some(region) if region != base_region => {
             tracing::debug!(bucket, region, "bucket in another region");
-            Some(Client::from_conf(
+            let client = Client::from_conf(
                 config
                     .to_builder()
-                    .region(aws_sdk_s3::config::Region::new(region))
+                    .region(aws_sdk_s3::config::Region::new(region.clone()))
                     .build(),
-            ))
+            );
+            Some((region, client))
         }
         _ => None,
     };
     if let Ok(mut known) = KNOWN.lock() {
         known.insert(id, regional.clone());
     }
-    regional.unwrap_or_else(|| client.clone())
+    regional
 }
 
 /// The region `bucket` is in, as S3 says (HeadBucket answers with it from any region, also
 /// when it refuses the request with a redirect); `None` when it does not say (no such bucket,
 /// no access, a store that does not report regions).
-pub async fn bucket_region(client: &Client, bucket: &str) -> Option<String> {
+async fn bucket_region(client: &Client, bucket: &str) -> Option<String> {
     match client.head_bucket().bucket(bucket).send().await {
         Ok(out) => out.bucket_region().map(str::to_string),
         Err(e) => e
@@ -94,11 +111,7 @@ pub async fn list(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<Lis
             out.push(Listed {
                 key: key.to_string(),
                 size: obj.size().unwrap_or(0).max(0) as u64,
-                etag: obj
-                    .e_tag()
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_string(),
+                etag: unquoted(obj.e_tag()),
             });
         }
     }
@@ -167,17 +180,7 @@ pub async fn put_bytes(client: &Client, bucket: &str, key: &str, bytes: Vec<u8>)
 }
 
 async fn put(client: &Client, bucket: &str, key: &str, body: ByteStream) -> Result<()> {
-    let client = &for_bucket(client, bucket).await;
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .set_content_type(content_type(key).map(str::to_string))
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Error::s3("PutObject", bucket, key, e))?;
-    Ok(())
+    put_if(client, bucket, key, body, None).await.map(|_| ())
 }
 
 /// What a conditional write asked of S3.
@@ -198,25 +201,40 @@ pub async fn put_bytes_if(
     bytes: Vec<u8>,
     condition: Condition<'_>,
 ) -> Result<Option<String>> {
+    put_if(
+        client,
+        bucket,
+        key,
+        ByteStream::from(bytes),
+        Some(condition),
+    )
+    .await
+}
+
+/// Put an object, under a condition when one is given: its ETag, or `None` when S3 refused
+/// the condition.
+async fn put_if(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: ByteStream,
+    condition: Option<Condition<'_>>,
+) -> Result<Option<String>> {
     let client = &for_bucket(client, bucket).await;
-    let mut req = client
+    let req = client
         .put_object()
         .bucket(bucket)
         .key(key)
         .set_content_type(content_type(key).map(str::to_string))
-        .body(ByteStream::from(bytes));
-    req = match condition {
-        Condition::Absent => req.if_none_match("*"),
-        Condition::Unchanged(etag) => req.if_match(quoted(etag)),
+        .body(body);
+    let req = match condition {
+        None => req,
+        Some(Condition::Absent) => req.if_none_match("*"),
+        Some(Condition::Unchanged(etag)) => req.if_match(quoted(etag)),
     };
     match req.send().await {
-        Ok(out) => Ok(Some(
-            out.e_tag()
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
-        )),
-        Err(e) if refused(&e) => Ok(None),
+        Ok(out) => Ok(Some(unquoted(out.e_tag()))),
+        Err(e) if condition.is_some() && refused(&e) => Ok(None),
         Err(e) => Err(Error::s3("PutObject", bucket, key, e)),
     }
 }
@@ -233,11 +251,7 @@ pub async fn get_with_etag(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
         Err(e) => return Err(Error::s3("GetObject", bucket, key, e)),
     };
-    let etag = out
-        .e_tag()
-        .unwrap_or_default()
-        .trim_matches('"')
-        .to_string();
+    let etag = unquoted(out.e_tag());
     let data = out
         .body
         .collect()
@@ -270,6 +284,11 @@ pub async fn delete_if_unchanged(
 
 fn quoted(etag: &str) -> String {
     format!("\"{}\"", etag.trim_matches('"'))
+}
+
+/// An ETag as S3 gives it, without its quotes (empty when there is none).
+fn unquoted(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_string()
 }
 
 /// Whether S3 refused a conditional request because its condition did not hold: 412
