@@ -116,13 +116,11 @@ fn on(engine: &str, args: &[&str]) -> String {
 }
 
 fn finding_uids(ndjson: &str) -> BTreeSet<String> {
-    ndjson
+    let findings: Vec<Value> = ndjson
         .lines()
-        .map(|l| {
-            let f: Value = serde_json::from_str(l).unwrap();
-            f["finding_info"]["uid"].as_str().unwrap().to_string()
-        })
-        .collect()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::detect::uids(&findings)
 }
 
 /// The drift report without the time it was made.
@@ -148,19 +146,17 @@ async fn a_cluster_gives_the_local_engines_results() {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let dir = tempdir();
     let data = dir.path().join("data");
-    let o = run(bin()
-        .args(["simulate", "--out"])
-        .arg(&data)
-        .args([
+    simulate(
+        &data,
+        &[
             "--functions",
             "8",
             "--days",
             "14",
             "--events-per-day",
             "2500",
-        ])
-        .arg("--json"));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+        ],
+    );
     let lake = format!("s3://{bucket}/lake");
     let (lake2, data2) = (lake.clone(), data.clone());
     tokio::task::spawn_blocking(move || {

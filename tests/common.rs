@@ -36,6 +36,16 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `trailhound simulate --out OUT --json EXTRA…`, which must succeed; its summary.
+pub fn simulate(out: &Path, extra: &[&str]) -> Value {
+    let out_s = out.display().to_string();
+    let o = run(bin()
+        .args(["simulate", "--out", &out_s, "--json"])
+        .args(extra));
+    assert!(o.status.success(), "simulate failed: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// `trailhound ingest cloudtrail SRC… --lake LAKE --json`, which must succeed; its summary.
 pub fn ingest<S: AsRef<std::ffi::OsStr>>(srcs: &[S], lake: &str) -> Value {
     ingest_kind("cloudtrail", srcs, lake)

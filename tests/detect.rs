@@ -11,12 +11,7 @@ use crate::common::*;
 /// Simulate into `dir/data` and ingest CloudTrail and Lambda logs into `dir/lake`; the labels.
 pub(crate) fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
     let data = dir.join("data");
-    let o = run(bin()
-        .args(["simulate", "--out"])
-        .arg(&data)
-        .args(args)
-        .arg("--json"));
-    assert!(o.status.success(), "simulate: {}", text(&o.stderr));
+    simulate(&data, args);
     let lake = dir.join("lake").display().to_string();
     ingest(&[data.join("AWSLogs")], &lake);
     ingest_lambda(&[data.join("lambda-logs")], &lake);
@@ -202,7 +197,7 @@ fn count_findings(lake: &str) -> u64 {
         .unwrap()
 }
 
-fn uids(findings: &[Value]) -> BTreeSet<String> {
+pub(crate) fn uids(findings: &[Value]) -> BTreeSet<String> {
     findings
         .iter()
         .map(|f| f["finding_info"]["uid"].as_str().unwrap().to_string())
@@ -690,19 +685,19 @@ async fn detect_over_an_s3_lake() {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let dir = tempdir();
     let data = dir.path().join("data");
-    let o = run(bin()
-        .args(["simulate", "--out"])
-        .arg(&data)
-        .args([
+    simulate(
+        &data,
+        &[
             "--functions",
             "6",
             "--days",
             "4",
             "--events-per-day",
             "1500",
-        ])
-        .args(["--attacks", "defense-evasion,lambda-persistence", "--json"]));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+            "--attacks",
+            "defense-evasion,lambda-persistence",
+        ],
+    );
     let lake = format!("s3://{bucket}/lake");
     let (lake2, src) = (lake.clone(), data.join("AWSLogs"));
     tokio::task::spawn_blocking(move || ingest(&[src], &lake2))

@@ -13,12 +13,7 @@ use crate::common::*;
 /// ingesting them into a local lake.
 fn trail(dir: &std::path::Path, args: &[&str]) -> (std::path::PathBuf, u64) {
     let data = dir.join("data");
-    let o = run(bin()
-        .args(["simulate", "--out"])
-        .arg(&data)
-        .args(args)
-        .arg("--json"));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    simulate(&data, args);
     let src = data.join("AWSLogs");
     let s = ingest(&[&src], &dir.join("local-lake").display().to_string());
     (src, s["events_ingested"].as_u64().unwrap())
@@ -183,19 +178,17 @@ async fn credentials_that_expire_mid_run() {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let dir = tempdir();
     let data = dir.path().join("data");
-    let o = run(bin()
-        .args(["simulate", "--out"])
-        .arg(&data)
-        .args([
+    simulate(
+        &data,
+        &[
             "--functions",
             "6",
             "--days",
             "14",
             "--events-per-day",
             "3000",
-        ])
-        .arg("--json"));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+        ],
+    );
 
     // Keys named for the second they expire at.
     let life_seconds = 2;

@@ -10,15 +10,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn simulate(out: &Path, extra: &[&str]) -> Value {
-    let out_s = out.display().to_string();
-    let o = run(bin()
-        .args(["simulate", "--out", &out_s, "--json"])
-        .args(extra));
-    assert!(o.status.success(), "simulate failed: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     pipeline::lake::walk(dir, &mut |p| out.push(p.to_path_buf())).unwrap();

@@ -691,6 +691,16 @@ fn bad_configs_are_refused_naming_the_key() {
     assert!(text(&out.stderr).contains("/nonexistent/watch.toml"));
 }
 
+/// `trailhound watch --once --config CONFIG`, which must succeed: the alerts it printed.
+fn watch_once(config: &std::path::Path) -> Vec<Value> {
+    let out = run(bin().args(["watch", "--once", "--config"]).arg(config));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn once_over_a_listed_prefix_prints_each_alert_once() {
     let s3 = s3().await;
@@ -705,14 +715,7 @@ async fn once_over_a_listed_prefix_prints_each_alert_once() {
         ),
     )
     .unwrap();
-    let once = || {
-        let out = run(bin().args(["watch", "--once", "--config"]).arg(&config));
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .collect::<Vec<_>>()
-    };
+    let once = || watch_once(&config);
     assert!(once().is_empty(), "nothing to say about an empty bucket");
     put(&s3, &bucket, &trail_key("role-p"), trail_file("role-p")).await;
     // A digest next to it is skipped by name, not read.
@@ -770,14 +773,7 @@ async fn once_into_an_s3_lake() {
         ),
     )
     .unwrap();
-    let once = move || {
-        let out = run(bin().args(["watch", "--once", "--config"]).arg(&config));
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .collect::<Vec<_>>()
-    };
+    let once = move || watch_once(&config);
     put(&s3, &bucket, &trail_key("role-p"), trail_file("role-p")).await;
     let alerts = tokio::task::spawn_blocking(once.clone()).await.unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
