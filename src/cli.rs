@@ -460,6 +460,22 @@ pub struct EvalArgs {
     pub sql_dir: SqlDir,
 }
 
+/// `FIRST-LAST` (or `DAY`), days counted from 1, as the 0-based range they cover.
+fn parse_day_range(s: &str) -> Result<std::ops::Range<u32>, String> {
+    let day = |t: &str| match t.trim().parse::<u32>() {
+        Ok(d) if d >= 1 => Ok(d),
+        _ => Err(format!("{t:?} is not a day number (days count from 1)")),
+    };
+    let (first, last) = match s.split_once('-') {
+        Some((a, b)) => (day(a)?, day(b)?),
+        None => (day(s)?, day(s)?),
+    };
+    if last < first {
+        return Err(format!("{s}: the last day comes before the first"));
+    }
+    Ok(first - 1..last)
+}
+
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Where to write (created if missing).
@@ -495,6 +511,15 @@ pub struct SimulateArgs {
     /// CloudTrail events a day, roughly.
     #[arg(long, default_value_t = 20_000, value_name = "K")]
     pub events_per_day: u64,
+
+    /// Write only these days of the --days (FIRST-LAST from 1, or one day): a long
+    /// simulation a few days at a time, each day the bytes the whole run writes for it.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_day_range)]
+    pub only_days: Option<std::ops::Range<u32>>,
+
+    /// Days simulated at once (default: one per CPU); the output is the same for any number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 
     /// The first simulated day or time: RFC 3339, a date, or an age (14d). The default is a
     /// fixed date so that output does not depend on when it runs.

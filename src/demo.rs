@@ -38,6 +38,18 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    if let Some(r) = &args.only_days
+        && r.end > args.days
+    {
+        return Err(UsageError(format!(
+            "--only-days {}-{}: the days of a --days {} simulation are 1 to {}",
+            r.start + 1,
+            r.end,
+            args.days,
+            args.days
+        ))
+        .into());
+    }
     let opts = simulator::Options {
         out: args.out.clone(),
         functions: args.functions,
@@ -49,6 +61,8 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         start_ms,
         account: args.account.clone(),
         region: args.region.clone(),
+        threads: args.threads.unwrap_or(0),
+        only_days: args.only_days.clone(),
     };
     let summary = tokio::task::spawn_blocking(move || simulator::run(&opts)).await??;
     let mut uploaded = json!({});
@@ -146,6 +160,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         start_ms: parse_time_spec("2026-11-01", 0).unwrap_or(0) / 1000,
         account: "123456789012".into(),
         region: "us-east-1".into(),
+        threads: 0,
+        only_days: None,
     };
     let sim = tokio::task::spawn_blocking(move || simulator::run(&opts)).await??;
     println!(

@@ -11,6 +11,10 @@ pub enum Error {
     #[error("{option} must be at least 1")]
     TooFew { option: &'static str },
 
+    /// Days to simulate outside the simulation's days (`--only-days`).
+    #[error("--only-days {first}-{last}: the days of a --days {days} simulation are 1 to {days}")]
+    DayRange { first: u32, last: u32, days: u32 },
+
     /// A small anomaly asked for without the low-volume functions it hits.
     #[error("attack {attack} hits low-volume functions: add some with --low-volume N")]
     NeedsLowVolume { attack: &'static str },

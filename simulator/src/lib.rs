@@ -16,7 +16,11 @@
 //! - `iam/ground-truth.json`: what each role used;
 //! - `labels.json`: the injected attacks ([`pipeline::labels::Labels`]).
 //!
-//! Everything is drawn from one seeded generator: the same arguments give the same bytes.
+//! Everything is drawn from seeded generators: the same arguments give the same bytes. Days
+//! are simulated in parallel ([`Options::threads`]): each day starts with every execution
+//! environment cold (as after a nightly deploy) and draws from its hours' own generators, so a
+//! day's output depends on the seed and the day alone, whatever the threads or
+//! [`Options::only_days`].
 //! [`upload`] puts a simulation where AWS would hold it (S3, CloudWatch Logs).
 
 pub mod account;
@@ -50,6 +54,7 @@ use pipeline::labels::{Attack as Label, LabelledFunction, Labels};
 use traffic::{rhythm, user_agent};
 
 const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// What to simulate, and where to write it.
 #[derive(Debug, Clone)]
@@ -69,6 +74,12 @@ pub struct Options {
     pub start_ms: i64,
     pub account: String,
     pub region: String,
+    /// Days simulated at once (0: one per CPU).
+    pub threads: usize,
+    /// Simulate only these days of the `days` (0-based, end excluded): a long simulation
+    /// written a few days at a time (say, to ingest and delete each batch), whose days are the
+    /// bytes the whole run writes. `labels.json` then holds the attacks of these days.
+    pub only_days: Option<std::ops::Range<u32>>,
 }
 
 /// What a simulation wrote.
@@ -118,6 +129,7 @@ struct Hour {
     invocations: u64,
 }
 
+#[derive(Clone)]
 struct Sim<'a> {
     opts: &'a Options,
     account: Account,
@@ -183,34 +195,22 @@ pub fn run(opts: &Options) -> Result<Summary> {
     sim.scale = sim.volume_scale();
     sim.plan_attacks(&mut rng, hours);
 
-    for h in 0..hours {
-        let hour_start = start_ms + h * HOUR_MS;
-        let mut hrng = ChaCha8Rng::seed_from_u64(
-            opts.seed ^ (h as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
-        let mut hour = Hour {
-            cloudtrail: Vec::new(),
-            logs: BTreeMap::new(),
-            invocations: 0,
-        };
-        let regular = sim.account.regular().len();
-        for fi in 0..regular {
-            sim.function_hour(fi, h, hour_start, &mut hrng, &mut hour);
+    let days = match &opts.only_days {
+        Some(r) if r.start >= r.end || r.end > opts.days => {
+            return Err(Error::DayRange {
+                first: r.start + 1,
+                last: r.end,
+                days: opts.days,
+            });
         }
-        // The low-volume functions draw from their own generator: the rest of the account is
-        // the same with or without them.
-        let mut lrng = ChaCha8Rng::seed_from_u64(
-            opts.seed ^ (h as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
-        );
-        for fi in regular..sim.account.functions.len() {
-            sim.low_volume_hour(fi, h, hour_start, &mut lrng, &mut hour);
-        }
-        sim.people_hour(hour_start, &mut hrng, &mut hour);
-        let due: Vec<Plan> = sim.plans.iter().filter(|p| p.hour == h).cloned().collect();
-        for p in due {
-            sim.inject(&p, hour_start, &mut hrng, &mut hour);
-        }
-        sim.write_hour(hour_start, &mut hrng, hour)?;
+        Some(r) => r.clone(),
+        None => 0..opts.days,
+    };
+    sim.summary.days = days.len() as u32;
+    sim.summary.start = iso_seconds(start_ms + i64::from(days.start) * DAY_MS);
+    sim.summary.end = iso_seconds(start_ms + i64::from(days.end) * DAY_MS);
+    for day in simulate_days(&sim, start_ms, days, opts.threads)? {
+        sim.merge(day);
     }
 
     let iam = iam::authorization_details(&sim.account, "2025-06-01 09:00:00+00:00");
@@ -252,11 +252,54 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 over_permissioned: sim.account.role_of(f).over_permissioned,
             })
             .collect(),
-        attacks: std::mem::take(&mut sim.labels),
+        // Attacks of days not simulated (with --only-days) have no events: left out.
+        attacks: std::mem::take(&mut sim.labels)
+            .into_iter()
+            .filter(|l| !l.start.is_empty())
+            .collect(),
     };
     write_file(&opts.out.join("labels.json"), &labels.to_json())?;
     sim.summary.attacks = labels.attacks.len();
     Ok(sim.summary)
+}
+
+/// Simulate `days` on `threads` threads, each day from `base` with cold environments; the
+/// days' states in day order, for [`Sim::merge`].
+fn simulate_days<'a>(
+    base: &Sim<'a>,
+    start_ms: i64,
+    days: std::ops::Range<u32>,
+    threads: usize,
+) -> Result<Vec<Sim<'a>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(days.len())
+    .max(1);
+    let next = AtomicU32::new(days.start);
+    let failed = AtomicBool::new(false);
+    let done: Mutex<Vec<(u32, Result<Sim<'a>>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let day = next.fetch_add(1, Ordering::Relaxed);
+                    if day >= days.end {
+                        break;
+                    }
+                    let r = base.day(day, start_ms);
+                    failed.fetch_or(r.is_err(), Ordering::Relaxed);
+                    done.lock().unwrap_or_else(|p| p.into_inner()).push((day, r));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|(day, _)| *day);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -271,6 +314,76 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Sim<'_> {
+    /// Simulate day `day` (0-based) from this state with every environment cold; the state
+    /// after it (its labels, counts and calls made, to [`Sim::merge`] into the run's).
+    fn day(&self, day: u32, start_ms: i64) -> Result<Self> {
+        let mut sim = self.clone();
+        sim.envs = vec![None; sim.account.functions.len()];
+        sim.summary = Summary::default();
+        sim.used = Default::default();
+        // CloudWatch Logs sends its control message once, as a destination is set up.
+        sim.delivered_control_message = day > 0;
+        let seed = self.opts.seed;
+        for h in i64::from(day) * 24..(i64::from(day) + 1) * 24 {
+            let hour_start = start_ms + h * HOUR_MS;
+            let mut hrng =
+                ChaCha8Rng::seed_from_u64(seed ^ (h as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut hour = Hour {
+                cloudtrail: Vec::new(),
+                logs: BTreeMap::new(),
+                invocations: 0,
+            };
+            let regular = sim.account.regular().len();
+            for fi in 0..regular {
+                sim.function_hour(fi, h, hour_start, &mut hrng, &mut hour);
+            }
+            // The low-volume functions draw from their own generator: the rest of the account
+            // is the same with or without them.
+            let mut lrng =
+                ChaCha8Rng::seed_from_u64(seed ^ (h as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+            for fi in regular..sim.account.functions.len() {
+                sim.low_volume_hour(fi, h, hour_start, &mut lrng, &mut hour);
+            }
+            sim.people_hour(hour_start, &mut hrng, &mut hour);
+            let due: Vec<Plan> = sim.plans.iter().filter(|p| p.hour == h).cloned().collect();
+            for p in due {
+                sim.inject(&p, hour_start, &mut hrng, &mut hour);
+            }
+            sim.write_hour(hour_start, &mut hrng, hour)?;
+        }
+        Ok(sim)
+    }
+
+    /// Add what a day simulated from this state ([`Sim::day`]) found: days merged in order
+    /// give the labels, counts and calls of one run through them.
+    fn merge(&mut self, day: Sim<'_>) {
+        let (s, d) = (&mut self.summary, day.summary);
+        s.cloudtrail_events += d.cloudtrail_events;
+        s.cloudtrail_files += d.cloudtrail_files;
+        s.invocations += d.invocations;
+        s.log_lines += d.log_lines;
+        s.log_files += d.log_files;
+        for (role, actions) in day.used {
+            self.used.entry(role).or_default().extend(actions);
+        }
+        for (into, from) in self.labels.iter_mut().zip(day.labels) {
+            // The attack's own hour sets what it is; later hours of it add events.
+            if !from.description.is_empty() {
+                into.description = from.description;
+                into.source_ips = from.source_ips;
+                into.access_key_id = from.access_key_id;
+            }
+            into.event_ids.extend(from.event_ids);
+            into.request_ids.extend(from.request_ids);
+            if !from.start.is_empty() && (into.start.is_empty() || from.start < into.start) {
+                into.start = from.start;
+            }
+            if from.end > into.end {
+                into.end = from.end;
+            }
+        }
+    }
+
     /// The factor on on-demand traffic that brings a day to about `events_per_day` events.
     fn volume_scale(&self) -> f64 {
         // A day's traffic on average over a week (weekends are quieter).
