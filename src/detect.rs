@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use datafusion::prelude::SessionContext;
 use detectors::finding::Finding;
+use detectors::incremental::History;
 use detectors::registry::{Detector, Registry};
 use detectors::run::{Over, Ran, RunSet, run_set};
 use detectors::runner::Scope;
@@ -12,7 +13,7 @@ use pipeline::lake::Lake;
 
 use crate::cli::UsageError;
 use crate::cli::{DetectArgs, DetectorsCommand, EvalArgs, TimeRange};
-use crate::lake::open_lake;
+use crate::lake::{open_lake, open_lake_with_sdk};
 use crate::output::{emit_findings, findings_format, stored_text};
 
 fn parse_scope(time: &TimeRange) -> anyhow::Result<Scope> {
@@ -46,6 +47,17 @@ pub async fn run_detectors(
     scope: Scope,
     store: Option<&Lake>,
 ) -> anyhow::Result<Ran> {
+    run_detectors_over(Over::Session(ctx), views, detectors, scope, store).await
+}
+
+/// [`run_detectors`] over a session or the windows of a history.
+async fn run_detectors_over(
+    over: Over<'_>,
+    views: &[detectors::views::View],
+    detectors: &[&Detector],
+    scope: Scope,
+    store: Option<&Lake>,
+) -> anyhow::Result<Ran> {
     let progress = bar(detectors.len(), "detectors");
     progress.set_message("the views detectors share");
     let on_done = |o: &detectors::runner::Outcome| {
@@ -55,7 +67,7 @@ pub async fn run_detectors(
     let ran = run_set(RunSet {
         detectors,
         views,
-        over: Over::Session(ctx),
+        over,
         scope,
         at_once: detectors::run::AT_ONCE,
         store,
@@ -66,6 +78,39 @@ pub async fn run_detectors(
     Ok(ran?)
 }
 
+/// The detection history kept in the lake (`_state/history/`), brought up to date from the
+/// files committed since it was saved, and saved again; computed from the whole lake when
+/// there is none (or none for these views). A lake that cannot be written to keeps its old
+/// history (said on stderr): the next run reads more.
+async fn history(
+    lake: &Lake,
+    sdk: Option<&aws_config::SdkConfig>,
+    runtime: &std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    views: &[detectors::views::View],
+) -> anyhow::Result<History> {
+    let mut history = match History::load(lake, views).await {
+        Ok(Some(h)) => h,
+        Ok(None) => History::new(views),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the saved detection history; reading the whole lake");
+            History::new(views)
+        }
+    };
+    let update = history.update(lake, sdk, runtime).await?;
+    tracing::info!(
+        new_files = update.new_files,
+        new_rows = update.new_rows,
+        seconds = update.seconds,
+        "detection history brought up to date"
+    );
+    if update.new_files > 0
+        && let Err(e) = history.save(lake).await
+    {
+        tracing::warn!(error = %e, "could not keep the detection history in the lake");
+    }
+    Ok(history)
+}
+
 pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let scope = parse_scope(&args.time)?;
     let registry = Registry::load(args.sql_dir.dir.as_deref())?;
@@ -74,14 +119,31 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| UsageError(e.to_string()))?;
     let format = findings_format(args.output.format, args.output.out.as_deref())?;
     let started = std::time::Instant::now();
-    let (lake, ctx) = open_lake(&args.lake.uri, &registry.views).await?;
+    let (lake, sdk, ctx) = open_lake_with_sdk(&args.lake.uri, &registry.views).await?;
     let store = (!args.output.no_write).then_some(&lake);
     let Ran {
         outcomes,
         findings,
         failures,
         stored,
-    } = run_detectors(&ctx, &registry.views, &selected, scope, store).await?;
+    } = match scope.since {
+        Some(since) if matches!(crate::lake::engine(), detectors::cluster::Engine::Local) => {
+            // The daily job: the views that hold history come from the history an earlier
+            // run kept in the lake, brought up to date from the files committed since; the
+            // events themselves are read from each detector's window before --since.
+            let runtime = ctx.runtime_env();
+            let history = history(&lake, sdk.as_ref(), &runtime, &registry.views).await?;
+            let over = Over::Window {
+                history: &history,
+                lake: &lake,
+                sdk: sdk.as_ref(),
+                runtime: &runtime,
+                from: since,
+            };
+            run_detectors_over(over, &registry.views, &selected, scope, store).await?
+        }
+        _ => run_detectors(&ctx, &registry.views, &selected, scope, store).await?,
+    };
     let written = stored_text(&lake, stored, args.output.no_write);
     emit_findings(args.output.out.as_deref(), &findings, format)?;
     eprintln!(

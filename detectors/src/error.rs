@@ -35,6 +35,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The detection history kept in the lake could not be written or read.
+    #[error("detection history {path}: {message}")]
+    History { path: String, message: String },
+
     /// A baseline model file could not be read, written or used.
     #[error("baseline model {path}: {message}")]
     Model { path: String, message: String },

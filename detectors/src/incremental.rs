@@ -111,6 +111,9 @@ fn query_err(
     move |source| Error::Query { context, source }
 }
 
+/// New files per table that one pass of [`History::update`] reads.
+const UPDATE_CHUNK_FILES: usize = 128;
+
 /// What one [`History::update`] found.
 #[derive(Debug, Default, Clone)]
 pub struct Update {
@@ -198,7 +201,24 @@ impl History {
             new_files: new.iter().map(|(_, f)| f.len()).sum(),
             ..Update::default()
         };
-        if update.new_files > 0 || self.state.is_empty() {
+        // The new files a few hundred at a time: the first update of a big lake (the first
+        // poll of a watch, the first daily `detect`) then takes the memory of a chunk, not of
+        // every file scanned at once; merging chunks gives the rows of one pass.
+        let chunks = new
+            .iter()
+            .map(|(_, files)| files.len().div_ceil(UPDATE_CHUNK_FILES))
+            .max()
+            .unwrap_or(0)
+            .max(usize::from(self.state.is_empty()));
+        for chunk in 0..chunks {
+            let new: Vec<(&'static str, Vec<String>)> = new
+                .iter()
+                .map(|(table, files)| {
+                    let from = (chunk * UPDATE_CHUNK_FILES).min(files.len());
+                    let to = (from + UPDATE_CHUNK_FILES).min(files.len());
+                    (*table, files[from..to].to_vec())
+                })
+                .collect();
             let ctx = self.delta_session(lake, sdk, runtime, &new).await?;
             for (table, files) in &new {
                 if files.is_empty() {
@@ -397,6 +417,181 @@ impl History {
         }
         crate::views::register_except(&ctx, &self.views, &installed).await?;
         Ok(ctx)
+    }
+}
+
+/// Where [`History::save`] keeps the history in the lake: `current.json` names the generation
+/// (a directory of one Arrow IPC file per merged view) and the files counted.
+const SAVED: &str = "_state/history";
+
+/// `current.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    format: String,
+    /// What the rows were computed by (the views' SQL and this version): another key, another
+    /// history.
+    key: String,
+    generation: String,
+    counted: BTreeMap<String, Vec<String>>,
+    views: Vec<String>,
+}
+
+const SAVED_FORMAT: &str = "trailhound.history/1";
+
+/// Rows as an Arrow IPC file. A batch of string views is written with just the strings it
+/// refers to: an aggregate's output batches are slices sharing every string of the result,
+/// and each written whole would store them once per batch (a year's `lambda_hourly`: 1.1 GB
+/// instead of tens of MB).
+fn ipc_bytes(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> std::result::Result<Vec<u8>, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, AsArray};
+    let mut w = arrow::ipc::writer::FileWriter::try_new(Vec::new(), schema)?;
+    for b in batches {
+        let columns: Vec<ArrayRef> = b
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+                _ => c.clone(),
+            })
+            .collect();
+        w.write(&RecordBatch::try_new(b.schema(), columns)?)?;
+    }
+    w.into_inner()
+}
+
+/// The key of histories computed by these views and this build.
+fn history_key(views: &[View]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for (name, sql) in views {
+        h.update(name.as_bytes());
+        h.update(&[0]);
+        h.update(sql.as_bytes());
+        h.update(&[0]);
+    }
+    for m in MERGED {
+        h.update(m.view.as_bytes());
+        h.update(&[0]);
+    }
+    format!("{:032x}", h.digest128())
+}
+
+impl History {
+    /// The history an earlier run saved in the lake ([`History::save`]), when there is one
+    /// computed by these views over files that are all still there (or merged by a
+    /// compaction): `None` otherwise, and the first [`History::update`] reads the whole lake.
+    pub async fn load(lake: &Lake, views: &[View]) -> Result<Option<History>> {
+        let current = format!("{SAVED}/current.json");
+        if !lake.list(&format!("{SAVED}/")).await?.contains(&current) {
+            return Ok(None);
+        }
+        let saved: Saved = match serde_json::from_slice(&lake.get_bytes(&current).await?) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "the saved detection history is unreadable; reading the whole lake");
+                return Ok(None);
+            }
+        };
+        if saved.format != SAVED_FORMAT || saved.key != history_key(views) {
+            tracing::info!("the saved detection history is of other views; reading the whole lake");
+            return Ok(None);
+        }
+        let mut history = History::new(views);
+        for (table, manifest, _) in RAW {
+            let index = ManifestIndex::load(lake, manifest).await?;
+            let listed: HashSet<String> = lake.list(&format!("{table}/")).await?.into_iter().collect();
+            let files: HashSet<String> = saved.counted.get(*table).into_iter().flatten().cloned().collect();
+            // A counted file deleted other than by a compaction: its rows are in the history
+            // but no longer in the lake.
+            if let Some(gone) = files
+                .iter()
+                .find(|rel| !listed.contains(*rel) && !index.is_replaced(rel))
+            {
+                tracing::info!(file = %gone, "a file the saved detection history counted is gone; reading the whole lake");
+                return Ok(None);
+            }
+            history.counted.insert(table, files);
+        }
+        for merge in MERGED {
+            if !saved.views.iter().any(|v| v == merge.view) {
+                return Ok(None);
+            }
+            let rel = format!("{SAVED}/{}/{}.arrow", saved.generation, merge.view);
+            let read = async {
+                let bytes = lake.get_bytes(&rel).await?;
+                let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
+                    .map_err(|e| Error::History { path: rel.clone(), message: e.to_string() })?;
+                let schema = reader.schema();
+                let batches = reader
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::History { path: rel.clone(), message: e.to_string() })?;
+                Ok::<_, Error>((schema, batches))
+            };
+            match read.await {
+                Ok(rows) => {
+                    history.state.insert(merge.view, rows);
+                }
+                Err(e) => {
+                    // Say, replaced by a newer run's history while this one read it.
+                    tracing::warn!(error = %e, "the saved detection history is incomplete; reading the whole lake");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(history))
+    }
+
+    /// Keep this history in the lake for the next run ([`History::load`]): the rows of each
+    /// merged view under a new generation, then `current.json` naming it, then older
+    /// generations removed.
+    pub async fn save(&self, lake: &Lake) -> Result<()> {
+        let generation = uuid::Uuid::now_v7().simple().to_string();
+        for (view, (schema, batches)) in &self.state {
+            let bytes = ipc_bytes(schema, batches).map_err(|e| Error::History {
+                path: format!("{SAVED}/{generation}/{view}.arrow"),
+                message: e.to_string(),
+            })?;
+            lake.put_bytes(&format!("{SAVED}/{generation}/{view}.arrow"), bytes)
+                .await?;
+        }
+        let saved = Saved {
+            format: SAVED_FORMAT.into(),
+            key: history_key(&self.views),
+            generation: generation.clone(),
+            counted: self
+                .counted
+                .iter()
+                .map(|(t, files)| {
+                    let mut files: Vec<String> = files.iter().cloned().collect();
+                    files.sort();
+                    (t.to_string(), files)
+                })
+                .collect(),
+            views: self.state.keys().map(|v| v.to_string()).collect(),
+        };
+        let json = serde_json::to_vec(&saved).map_err(|e| Error::History {
+            path: format!("{SAVED}/current.json"),
+            message: e.to_string(),
+        })?;
+        lake.put_bytes(&format!("{SAVED}/current.json"), json).await?;
+        // Older generations only: a newer one may be another run's, just named current.
+        for rel in lake.list(&format!("{SAVED}/")).await? {
+            let Some(g) = rel
+                .strip_prefix(SAVED)
+                .and_then(|r| r.trim_start_matches('/').split_once('/'))
+                .map(|(g, _)| g)
+            else {
+                continue;
+            };
+            if g < generation.as_str() {
+                lake.delete(&rel).await?;
+            }
+        }
+        Ok(())
     }
 }
 
