@@ -66,6 +66,10 @@ pub fn writer_properties(
     b.build()
 }
 
+/// Columns of a file written whole ([`Output::props_for_batch`]) up to this many bytes in
+/// memory are stored uncompressed.
+const SMALL_COLUMN_BYTES: usize = 4096;
+
 /// A finished data file waiting for commit.
 #[derive(Debug, Clone)]
 pub struct StagedFile {
@@ -147,21 +151,31 @@ fn sort_batch(
 }
 
 impl Output {
-    /// The settings of a file that will hold `rows` rows and no more: its bloom filters sized
-    /// for that many values rather than a row group's worth. A run over an organization's
-    /// trail writes thousands of small files, and a filter sized for 128 Ki values is a
-    /// quarter of a MiB per column to allocate, fill and fold down again in each of them.
-    fn props_for_rows(&self, rows: usize) -> WriterProperties {
-        let ndv = (rows as u64).max(64);
+    /// The settings of a file that will hold `batch` and no more: its bloom filters sized for
+    /// that many values rather than a row group's worth, and its small columns uncompressed.
+    /// A run over an organization's trail writes thousands of small files: a filter sized
+    /// for 128 Ki values is a quarter of a MiB per column to allocate, fill and fold down
+    /// again in each of them, and each compressed column makes a zstd compression and
+    /// decompression context, whose creation asks the CPU for its features (`cpuid`, which in
+    /// a virtual machine traps to the hypervisor: a quarter of such a run's time went there).
+    /// A column of a few KiB gains next to nothing from zstd.
+    fn props_for_batch(&self, batch: &RecordBatch) -> WriterProperties {
+        let ndv = (batch.num_rows() as u64).max(64);
         let mut b = (*self.props).clone().into_builder();
-        for field in self.schema.fields() {
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             let col = ColumnPath::from(field.name().as_str());
             if self
                 .props
                 .bloom_filter_properties(&col)
                 .is_some_and(|p| p.ndv() > ndv)
             {
-                b = b.set_column_bloom_filter_max_ndv(col, ndv);
+                b = b.set_column_bloom_filter_max_ndv(col.clone(), ndv);
+            }
+            if !field.data_type().is_nested()
+                && column.to_data().get_slice_memory_size().unwrap_or(usize::MAX)
+                    <= SMALL_COLUMN_BYTES
+            {
+                b = b.set_column_compression(col, Compression::UNCOMPRESSED);
             }
         }
         b.build()
@@ -189,7 +203,7 @@ impl Output {
             }
             let f = File::create(&staged).map_err(|e| Error::io("creating", &staged, e))?;
             let props = if last {
-                self.props_for_rows(batch.num_rows())
+                self.props_for_batch(&batch)
             } else {
                 (*self.props).clone()
             };
@@ -445,5 +459,44 @@ mod tests {
             "{} blocks",
             bloom.num_blocks()
         );
+    }
+
+    /// A file written whole keeps zstd for columns worth compressing and stores a column of a
+    /// few KiB uncompressed; both read back.
+    #[test]
+    fn small_columns_of_a_small_file_are_stored_uncompressed() {
+        use parquet::record::RowAccessor;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), None).unwrap();
+        let props = writer_properties(&[], &[], &[], 1);
+        let write = |n: usize| {
+            let mut w: PartitionedWriter<Ids> = PartitionedWriter::new(
+                lake.clone(),
+                "t",
+                schema(),
+                Arc::new(props.clone()),
+                format!("part-{n}"),
+                WriterLimits::default(),
+            );
+            for i in 0..n {
+                w.builder("123456789012", "us-east-1", 20_000)
+                    .unwrap()
+                    .0
+                    .append_value(format!("{i:08}-an-identifier-of-some-length"));
+            }
+            let files = w.finish().unwrap();
+            let reader = SerializedFileReader::new(File::open(&files[0].staged).unwrap()).unwrap();
+            let codec = reader.metadata().row_group(0).column(0).compression();
+            let ids: Vec<String> = reader
+                .get_row_iter(None)
+                .unwrap()
+                .map(|r| r.unwrap().get_string(0).unwrap().clone())
+                .collect();
+            assert_eq!(ids.len(), n);
+            assert_eq!(ids[n - 1], format!("{:08}-an-identifier-of-some-length", n - 1));
+            codec
+        };
+        assert_eq!(write(40), Compression::UNCOMPRESSED);
+        assert!(matches!(write(2000), Compression::ZSTD(_)));
     }
 }
