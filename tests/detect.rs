@@ -1031,11 +1031,11 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
     };
     let current = Path::new(&lake).join("_state/history/current.json");
     batch("a", "1-5");
-    let (_, stderr) = detect(&lake, &["--since", "2026-11-05", "--no-write", "-v"]);
+    let (_, stderr) = detect_logged(&lake, &["--since", "2026-11-05", "--no-write"]);
     assert!(current.exists(), "no history kept: {stderr}");
     batch("b", "6-8");
     // Yesterday's history plus the new days' files only.
-    let (daily, stderr) = detect(&lake, &["--since", "2026-11-06", "--no-write", "-v"]);
+    let (daily, stderr) = detect_logged(&lake, &["--since", "2026-11-06", "--no-write"]);
     let line = stderr
         .lines()
         .find(|l| l.contains("detection history brought up to date"))
@@ -1068,7 +1068,8 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
             .collect::<Vec<_>>(),
     );
     assert!(!later.is_empty());
-    let missing: Vec<&String> = later.difference(&uids(&daily)).collect();
+    let daily_uids = uids(&daily);
+    let missing: Vec<&String> = later.difference(&daily_uids).collect();
     assert!(missing.is_empty(), "whole-lake findings the daily job missed: {missing:?}");
     // A counted file deleted: its rows would still be in the history, so it is computed again.
     let victim = walk_files(Path::new(&lake).join("cloudtrail").as_path())
@@ -1076,11 +1077,25 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
         .find(|p| p.to_string_lossy().contains("dt=2026-11-02"))
         .expect("a data file of the second day");
     std::fs::remove_file(&victim).unwrap();
-    let (after, stderr) = detect(&lake, &["--since", "2026-11-06", "--no-write", "-v"]);
+    let (after, stderr) = detect_logged(&lake, &["--since", "2026-11-06", "--no-write"]);
     assert!(stderr.contains("is gone"), "{stderr}");
     std::fs::remove_dir_all(Path::new(&lake).join("_state/history")).unwrap();
     let (fresh, _) = detect(&lake, &["--since", "2026-11-06", "--no-write"]);
     assert_eq!(uids(&after), uids(&fresh));
+}
+
+/// [`detect`] with its information messages on stderr.
+fn detect_logged(lake: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let o = run(bin()
+        .env("TRAILHOUND_LOG", "info")
+        .args(["detect", "--lake", lake, "--format", "ndjson"])
+        .args(extra));
+    assert!(o.status.success(), "detect: {}", text(&o.stderr));
+    let findings = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (findings, text(&o.stderr))
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {

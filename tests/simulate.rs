@@ -72,8 +72,8 @@ fn same_seed_same_bytes() {
             "{} differs between one and three threads with the same seed",
             r.display()
         );
-        // What the roles used is that of the days written last.
-        if !r.ends_with("iam/ground-truth.json") {
+        // What the roles used, and the period labelled, are those of the days written last.
+        if !r.ends_with("iam/ground-truth.json") && !r.ends_with("labels.json") {
             assert!(
                 std::fs::read(a.join(&r)).unwrap() == std::fs::read(d.join(&r)).unwrap(),
                 "{} differs between the whole run and the run in two batches",
@@ -88,6 +88,15 @@ fn same_seed_same_bytes() {
             "{key}"
         );
     }
+    // The attacks fall in the second half: all in the second batch, labelled as in one run.
+    let attacks = |root: &Path| -> Value {
+        serde_json::from_slice::<Value>(&std::fs::read(root.join("labels.json")).unwrap())
+            .unwrap()["attacks"]
+            .clone()
+    };
+    assert!(!attacks(&a).as_array().unwrap().is_empty());
+    assert_eq!(attacks(&a), attacks(&d));
+    assert_eq!(attacks(&a), attacks(&b));
     assert_eq!(first["days"], 2);
     assert_eq!(first["end"], second["start"]);
     assert_eq!(whole["end"], second["end"]);
