@@ -1051,7 +1051,10 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
         .flat_map(|t| walk_files(&Path::new(&lake).join(t)))
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .count();
-    assert!(new_files > 0 && new_files < data_files, "{new_files} of {data_files}: {line}");
+    assert!(
+        new_files > 0 && new_files < data_files,
+        "{new_files} of {data_files}: {line}"
+    );
     assert!(!daily.is_empty(), "the attacks of days 6-8: {stderr}");
     // The same with the history computed from the whole lake.
     std::fs::remove_dir_all(Path::new(&lake).join("_state/history")).unwrap();
@@ -1070,7 +1073,10 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
     assert!(!later.is_empty());
     let daily_uids = uids(&daily);
     let missing: Vec<&String> = later.difference(&daily_uids).collect();
-    assert!(missing.is_empty(), "whole-lake findings the daily job missed: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "whole-lake findings the daily job missed: {missing:?}"
+    );
     // A counted file deleted: its rows would still be in the history, so it is computed again.
     let victim = walk_files(Path::new(&lake).join("cloudtrail").as_path())
         .into_iter()

@@ -81,7 +81,12 @@ fn same_seed_same_bytes() {
             );
         }
     }
-    for key in ["cloudtrail_events", "cloudtrail_files", "invocations", "log_lines"] {
+    for key in [
+        "cloudtrail_events",
+        "cloudtrail_files",
+        "invocations",
+        "log_lines",
+    ] {
         assert_eq!(
             whole[key].as_u64().unwrap(),
             first[key].as_u64().unwrap() + second[key].as_u64().unwrap(),
@@ -90,8 +95,8 @@ fn same_seed_same_bytes() {
     }
     // The attacks fall in the second half: all in the second batch, labelled as in one run.
     let attacks = |root: &Path| -> Value {
-        serde_json::from_slice::<Value>(&std::fs::read(root.join("labels.json")).unwrap())
-            .unwrap()["attacks"]
+        serde_json::from_slice::<Value>(&std::fs::read(root.join("labels.json")).unwrap()).unwrap()
+            ["attacks"]
             .clone()
     };
     assert!(!attacks(&a).as_array().unwrap().is_empty());

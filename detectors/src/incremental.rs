@@ -503,8 +503,15 @@ impl History {
         let mut history = History::new(views);
         for (table, manifest, _) in RAW {
             let index = ManifestIndex::load(lake, manifest).await?;
-            let listed: HashSet<String> = lake.list(&format!("{table}/")).await?.into_iter().collect();
-            let files: HashSet<String> = saved.counted.get(*table).into_iter().flatten().cloned().collect();
+            let listed: HashSet<String> =
+                lake.list(&format!("{table}/")).await?.into_iter().collect();
+            let files: HashSet<String> = saved
+                .counted
+                .get(*table)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
             // A counted file deleted other than by a compaction: its rows are in the history
             // but no longer in the lake.
             if let Some(gone) = files
@@ -523,12 +530,19 @@ impl History {
             let rel = format!("{SAVED}/{}/{}.arrow", saved.generation, merge.view);
             let read = async {
                 let bytes = lake.get_bytes(&rel).await?;
-                let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
-                    .map_err(|e| Error::History { path: rel.clone(), message: e.to_string() })?;
+                let reader =
+                    arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
+                        .map_err(|e| Error::History {
+                            path: rel.clone(),
+                            message: e.to_string(),
+                        })?;
                 let schema = reader.schema();
                 let batches = reader
                     .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::History { path: rel.clone(), message: e.to_string() })?;
+                    .map_err(|e| Error::History {
+                        path: rel.clone(),
+                        message: e.to_string(),
+                    })?;
                 Ok::<_, Error>((schema, batches))
             };
             match read.await {
@@ -577,7 +591,8 @@ impl History {
             path: format!("{SAVED}/current.json"),
             message: e.to_string(),
         })?;
-        lake.put_bytes(&format!("{SAVED}/current.json"), json).await?;
+        lake.put_bytes(&format!("{SAVED}/current.json"), json)
+            .await?;
         // Older generations only: a newer one may be another run's, just named current.
         for rel in lake.list(&format!("{SAVED}/")).await? {
             let Some(g) = rel

@@ -292,7 +292,9 @@ fn simulate_days<'a>(
                     }
                     let r = base.day(day, start_ms);
                     failed.fetch_or(r.is_err(), Ordering::Relaxed);
-                    done.lock().unwrap_or_else(|p| p.into_inner()).push((day, r));
+                    done.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((day, r));
                 }
             });
         }
@@ -326,8 +328,9 @@ impl Sim<'_> {
         let seed = self.opts.seed;
         for h in i64::from(day) * 24..(i64::from(day) + 1) * 24 {
             let hour_start = start_ms + h * HOUR_MS;
-            let mut hrng =
-                ChaCha8Rng::seed_from_u64(seed ^ (h as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut hrng = ChaCha8Rng::seed_from_u64(
+                seed ^ (h as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             let mut hour = Hour {
                 cloudtrail: Vec::new(),
                 logs: BTreeMap::new(),
@@ -339,8 +342,9 @@ impl Sim<'_> {
             }
             // The low-volume functions draw from their own generator: the rest of the account
             // is the same with or without them.
-            let mut lrng =
-                ChaCha8Rng::seed_from_u64(seed ^ (h as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+            let mut lrng = ChaCha8Rng::seed_from_u64(
+                seed ^ (h as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            );
             for fi in regular..sim.account.functions.len() {
                 sim.low_volume_hour(fi, h, hour_start, &mut lrng, &mut hour);
             }

@@ -172,7 +172,10 @@ impl Output {
                 b = b.set_column_bloom_filter_max_ndv(col.clone(), ndv);
             }
             if !field.data_type().is_nested()
-                && column.to_data().get_slice_memory_size().unwrap_or(usize::MAX)
+                && column
+                    .to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or(usize::MAX)
                     <= SMALL_COLUMN_BYTES
             {
                 b = b.set_column_compression(col, Compression::UNCOMPRESSED);
@@ -493,7 +496,10 @@ mod tests {
                 .map(|r| r.unwrap().get_string(0).unwrap().clone())
                 .collect();
             assert_eq!(ids.len(), n);
-            assert_eq!(ids[n - 1], format!("{:08}-an-identifier-of-some-length", n - 1));
+            assert_eq!(
+                ids[n - 1],
+                format!("{:08}-an-identifier-of-some-length", n - 1)
+            );
             codec
         };
         assert_eq!(write(40), Compression::UNCOMPRESSED);
