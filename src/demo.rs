@@ -38,18 +38,6 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    if let Some(r) = &args.only_days
-        && r.end > args.days
-    {
-        return Err(UsageError(format!(
-            "--only-days {}-{}: the days of a --days {} simulation are 1 to {}",
-            r.start + 1,
-            r.end,
-            args.days,
-            args.days
-        ))
-        .into());
-    }
     let opts = simulator::Options {
         out: args.out.clone(),
         functions: args.functions,
@@ -64,7 +52,13 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads.unwrap_or(0),
         only_days: args.only_days.clone(),
     };
-    let summary = tokio::task::spawn_blocking(move || simulator::run(&opts)).await??;
+    let summary = tokio::task::spawn_blocking(move || simulator::run(&opts))
+        .await?
+        .map_err(|e| match e {
+            // Days the simulation does not have: the command line's fault.
+            simulator::Error::DayRange { .. } => anyhow::Error::from(UsageError(e.to_string())),
+            e => e.into(),
+        })?;
     let mut uploaded = json!({});
     if let Some(to) = &args.to {
         let n = simulator::upload::to_s3(&args.out, to).await?;

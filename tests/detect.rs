@@ -20,7 +20,12 @@ pub(crate) fn simulated_lake(dir: &Path, args: &[&str]) -> (String, Value) {
 }
 
 fn detect(lake: &str, extra: &[&str]) -> (Vec<Value>, String) {
-    let o = run(bin()
+    detect_by(bin(), lake, extra)
+}
+
+/// `detect` run by `cmd` (the binary, with its environment).
+fn detect_by(mut cmd: std::process::Command, lake: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let o = run(cmd
         .args(["detect", "--lake", lake, "--format", "ndjson"])
         .args(extra));
     assert!(o.status.success(), "detect: {}", text(&o.stderr));
@@ -1092,16 +1097,9 @@ fn the_daily_job_keeps_its_history_in_the_lake() {
 
 /// [`detect`] with its information messages on stderr.
 fn detect_logged(lake: &str, extra: &[&str]) -> (Vec<Value>, String) {
-    let o = run(bin()
-        .env("TRAILHOUND_LOG", "info")
-        .args(["detect", "--lake", lake, "--format", "ndjson"])
-        .args(extra));
-    assert!(o.status.success(), "detect: {}", text(&o.stderr));
-    let findings = text(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    (findings, text(&o.stderr))
+    let mut cmd = bin();
+    cmd.env("TRAILHOUND_LOG", "info");
+    detect_by(cmd, lake, extra)
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {

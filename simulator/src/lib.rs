@@ -163,6 +163,17 @@ pub fn run(opts: &Options) -> Result<Summary> {
     {
         return Err(Error::NeedsLowVolume { attack: k.name() });
     }
+    let days = match &opts.only_days {
+        Some(r) if r.start >= r.end || r.end > opts.days => {
+            return Err(Error::DayRange {
+                first: r.start + 1,
+                last: r.end,
+                days: opts.days,
+            });
+        }
+        Some(r) => r.clone(),
+        None => 0..opts.days,
+    };
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let account = account::build(
@@ -182,9 +193,9 @@ pub fn run(opts: &Options) -> Result<Summary> {
         summary: Summary {
             out: opts.out.display().to_string(),
             functions: opts.functions,
-            days: opts.days,
-            start: iso_seconds(start_ms),
-            end: iso_seconds(start_ms + hours * HOUR_MS),
+            days: days.len() as u32,
+            start: iso_seconds(start_ms + i64::from(days.start) * DAY_MS),
+            end: iso_seconds(start_ms + i64::from(days.end) * DAY_MS),
             ..Summary::default()
         },
         scale: 1.0,
@@ -195,20 +206,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
     sim.scale = sim.volume_scale();
     sim.plan_attacks(&mut rng, hours);
 
-    let days = match &opts.only_days {
-        Some(r) if r.start >= r.end || r.end > opts.days => {
-            return Err(Error::DayRange {
-                first: r.start + 1,
-                last: r.end,
-                days: opts.days,
-            });
-        }
-        Some(r) => r.clone(),
-        None => 0..opts.days,
-    };
-    sim.summary.days = days.len() as u32;
-    sim.summary.start = iso_seconds(start_ms + i64::from(days.start) * DAY_MS);
-    sim.summary.end = iso_seconds(start_ms + i64::from(days.end) * DAY_MS);
     for day in simulate_days(&sim, start_ms, days, opts.threads)? {
         sim.merge(day);
     }
