@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,9 +33,10 @@ ATTACKS = ",".join([
 ])
 
 
-def timed(label, cmd, log, may_fail=False, memory_cap_gib=None):
+def timed(label, cmd, log, may_fail=False, memory_cap_gib=None, env=None, stderr_to=None):
     """Run cmd under /usr/bin/time: (wall seconds, peak RSS in MiB, stdout); with may_fail,
-    None when it fails. memory_cap_gib: its address space is limited to that much."""
+    None when it fails. memory_cap_gib: its address space is limited to that much. env: extra
+    environment variables; stderr_to: a file its stderr is written to."""
     def cap():
         if memory_cap_gib:
             import resource
@@ -42,7 +44,10 @@ def timed(label, cmd, log, may_fail=False, memory_cap_gib=None):
             resource.setrlimit(resource.RLIMIT_AS, (n, n))
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", t.name, *cmd],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=cap)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=cap,
+                           env={**os.environ, **(env or {})})
+        if stderr_to:
+            Path(stderr_to).write_text(p.stderr)
         if p.returncode != 0:
             sys.stderr.write(p.stderr[-4000:])
             if may_fail:
@@ -113,19 +118,32 @@ class Cluster:
         return out
 
 
+def slowest(stderr_file: Path, top=6):
+    """The slowest detectors and shared views of a run logged at info: [(seconds, name)]."""
+    out = []
+    for line in stderr_file.read_text().splitlines():
+        m = re.search(r"(?:detector|view)=(\S+).*?seconds=([0-9.]+)", line)
+        if m and ("detector ran" in line or "shared view computed" in line):
+            out.append((float(m.group(2)), m.group(1)))
+    return sorted(out, reverse=True)[:top]
+
+
 def measure(a, lake: Path, events: int, daily, log):
     """The read side on the lake as it is: {metric: (seconds, MiB)}; `daily` is the time and
     memory of the daily job run after the last batch."""
     th, r = a.bin, {}
     lk = str(lake)
 
-    def best(label, cmd):
-        runs = [timed(label, cmd, log) for _ in range(a.runs)]
+    def best(label, cmd, **kw):
+        runs = [timed(label, cmd, log, **kw) for _ in range(a.runs)]
         wall = statistics.median(w for w, _, _ in runs)
         return wall, max(m for _, m, _ in runs), runs[0][2]
 
-    w, m, out = best("detect (whole lake)", [th, "detect", "--lake", lk, "--no-write", "--format", "json"])
+    trace = Path(a.work) / f"detect-{events}.log"
+    w, m, out = best("detect (whole lake)", [th, "detect", "--lake", lk, "--no-write", "--format", "json"],
+                     env={"TRAILHOUND_LOG": "info"}, stderr_to=trace)
     r["detect, whole lake"] = (w, m)
+    log.write("  slowest: " + ", ".join(f"{n} {s:.1f} s" for s, n in slowest(trace)) + "\n")
     findings = len(json.loads(out))
     r["detect --since 1d (the daily job)"] = daily
     with tempfile.TemporaryDirectory(dir=a.work) as d:
@@ -138,9 +156,12 @@ def measure(a, lake: Path, events: int, daily, log):
         cluster = Cluster(th, cdir)
         try:
             # Its client once grew past this machine's memory: capped, so that it fails.
+            ctrace = Path(a.work) / f"detect-cluster-{events}.log"
             ran = timed("detect on a 2-executor cluster",
                         [th, "detect", "--lake", lk, "--no-write", "--format", "json", "--engine", cluster.engine],
-                        log, may_fail=True, memory_cap_gib=a.cluster_cap_gib)
+                        log, may_fail=True, memory_cap_gib=a.cluster_cap_gib,
+                        env={"TRAILHOUND_LOG": "info"}, stderr_to=ctrace)
+            log.write("  slowest: " + ", ".join(f"{n} {s:.1f} s" for s, n in slowest(ctrace)) + "\n")
         finally:
             rss = cluster.stop()
             shutil.rmtree(cdir, ignore_errors=True)

@@ -184,7 +184,18 @@ async fn a_cluster_gives_the_local_engines_results() {
             "ndjson",
         ];
         let local = finding_uids(&on("local", &detect));
-        let remote = finding_uids(&on(&engine, &detect));
+        let o = run(bin()
+            .args(detect)
+            .args(["--engine", &engine])
+            .env("TRAILHOUND_LOG", "info"));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let remote = finding_uids(&text(&o.stdout));
+        // The shared views reach the executors as files in the lake, not inside plans.
+        assert!(
+            text(&o.stderr).contains(&format!("{lake2}/_scratch/")),
+            "{}",
+            text(&o.stderr)
+        );
         assert!(local.len() >= 10, "{local:?}");
         assert_eq!(remote, local, "findings differ between the engines");
 
@@ -219,6 +230,15 @@ async fn a_cluster_gives_the_local_engines_results() {
     })
     .await
     .unwrap();
+    // The shared views the cluster's detect kept in the lake were deleted after the run.
+    let left = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("lake/_scratch/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.key_count(), Some(0), "{:?}", left.contents());
     drop(cluster);
 }
 

@@ -6,9 +6,9 @@
 //! On a cluster the client plans as it does locally (the same SQL files, views and functions)
 //! and ships the logical plan to the scheduler, which plans it physically and hands its stages
 //! to the executors. What the three sides must agree on lives here: the functions
-//! ([`register_functions`]), the codec that carries the rows of in-memory tables (the shared
-//! views a detector run computes once) inside a plan ([`Codec`]), and how S3 is reached
-//! ([`object_stores`]).
+//! ([`register_functions`]), where the shared views a detector run computes once are kept for
+//! the executors to read ([`Scratch`]: files in the lake), the codec that carries the rows of
+//! other in-memory tables inside a plan ([`Codec`]), and how S3 is reached ([`object_stores`]).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -37,8 +37,8 @@ pub enum Engine {
     Ballista { scheduler: String },
 }
 
-/// The largest gRPC message between client, scheduler and executors: plans carry the shared
-/// views' rows ([`Codec`]), so Ballista's 16 MiB is raised.
+/// The largest gRPC message between client, scheduler and executors: a plan may carry an
+/// in-memory table's rows ([`Codec`]), so Ballista's 16 MiB is raised.
 pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// The scheduler's port when `ballista://HOST` gives none (Ballista's default).
@@ -173,10 +173,10 @@ pub fn with_function_hint(plan: &LogicalPlan, error: DataFusionError) -> DataFus
 }
 
 /// The logical plan codec of trailhound's clients and schedulers: Ballista's, plus the rows
-/// of in-memory tables (the shared views a run computes once and registers as tables; Ballista
-/// alone cannot send them). Their rows travel in the plan as an Arrow IPC stream per
-/// partition; they are small (rows per role, function and hour), and the scheduler turns
-/// them into an in-memory scan that Ballista sends to its executors.
+/// of in-memory tables (Ballista alone cannot send them). Their rows travel in the plan as an
+/// Arrow IPC stream per partition, and the scheduler turns them into an in-memory scan that
+/// Ballista sends to its executors, with every task: for small tables only. A detector run's
+/// shared views are kept in files instead ([`Scratch`]).
 #[derive(Debug)]
 pub struct Codec {
     inner: Arc<dyn LogicalExtensionCodec>,
@@ -342,4 +342,313 @@ impl LogicalExtensionCodec for Codec {
 /// scheduler and executors read the lake with: the client tells them paths, never keys.
 pub fn object_stores(sdk: aws_config::SdkConfig) -> Arc<dyn ObjectStoreRegistry> {
     Arc::new(crate::s3store::S3Registry::new(sdk))
+}
+
+/// Where a cluster session keeps the shared views it computes once (a session config
+/// extension, set for Ballista sessions): Parquet files under the lake's `_scratch/RUN/`,
+/// which the scheduler and executors read like any lake file. Sending a view's rows inside
+/// every plan that reads it instead (the [`Codec`] can) copies them into each plan, each
+/// stage and each task: at 100 M events the client went past 20 GB doing that.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    /// This run's directory (`file:///lake/_scratch/RUN/`, `s3://bucket/prefix/_scratch/RUN/`).
+    pub url: String,
+    /// The lake's scratch directory, where other runs' directories are.
+    parent: String,
+}
+
+/// Rows per scratch file: a cluster reads a view's files in parallel, one per task.
+const SCRATCH_FILE_ROWS: usize = 1 << 20;
+
+/// Scratch directories of runs older than this are deleted by the next run's clean-up (a run
+/// that was killed leaves its own).
+const SCRATCH_STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl Scratch {
+    /// A new run's scratch directory under the lake at `lake_url` (the URL of its root,
+    /// ending in `/`), named by a time-ordered UUID.
+    pub fn new(lake_url: &str) -> Self {
+        let parent = format!("{lake_url}_scratch/");
+        Scratch {
+            url: format!("{parent}{}/", uuid::Uuid::now_v7()),
+            parent,
+        }
+    }
+
+    /// The scratch directory of a session, when it has one (cluster sessions).
+    pub fn of(ctx: &datafusion::prelude::SessionContext) -> Option<Arc<Scratch>> {
+        ctx.state().config().get_extension::<Scratch>()
+    }
+
+    /// Write a view's rows under this run's directory and return the table that reads them.
+    pub async fn write(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        view: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{
+            ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+        };
+        use object_store::ObjectStoreExt;
+        let dir = ListingTableUrl::parse(format!("{}{view}/", self.url))?;
+        let store = ctx.runtime_env().object_store(&dir)?;
+        // No column statistics: from a few rows' minimums and maximums DataFusion estimates
+        // that a filter keeps none, and Ballista takes a build side estimated at no rows for
+        // one of unknown size, which it will not broadcast. The files' row counts are kept.
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
+            .build();
+        let mut part = 0;
+        let mut rows = 0;
+        let mut writer: Option<parquet::arrow::ArrowWriter<Vec<u8>>> = None;
+        let flush = |writer: parquet::arrow::ArrowWriter<Vec<u8>>, part: usize| {
+            let store = store.clone();
+            let path = object_store::path::Path::from(format!(
+                "{}/part-{part:05}.parquet",
+                dir.prefix().as_ref().trim_end_matches('/')
+            ));
+            async move {
+                let bytes = writer.into_inner()?;
+                store
+                    .put(&path, bytes.into())
+                    .await
+                    .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+                Ok::<(), DataFusionError>(())
+            }
+        };
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let w = match writer.as_mut() {
+                Some(w) => w,
+                None => writer.insert(parquet::arrow::ArrowWriter::try_new(
+                    Vec::new(),
+                    schema.clone(),
+                    Some(props.clone()),
+                )?),
+            };
+            w.write(batch)?;
+            rows += batch.num_rows();
+            if rows >= SCRATCH_FILE_ROWS
+                && let Some(w) = writer.take()
+            {
+                flush(w, part).await?;
+                part += 1;
+                rows = 0;
+            }
+        }
+        // A view of no rows is one file of no rows: the table then has the view's schema
+        // and files to list.
+        let last = match writer.take() {
+            Some(w) => Some(w),
+            None if part == 0 => Some(parquet::arrow::ArrowWriter::try_new(
+                Vec::new(),
+                schema.clone(),
+                Some(props.clone()),
+            )?),
+            None => None,
+        };
+        if let Some(w) = last {
+            flush(w, part).await?;
+            part += 1;
+        }
+        tracing::info!(%view, files = part, at = %dir, "shared view kept in the lake for the cluster");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(dir)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// Delete this run's directory, and other runs' older than a day.
+    pub async fn clean(&self, ctx: &datafusion::prelude::SessionContext) -> DfResult<()> {
+        use datafusion::datasource::listing::ListingTableUrl;
+        use futures::{StreamExt, TryStreamExt};
+        use object_store::ObjectStoreExt;
+        let parent = ListingTableUrl::parse(&self.parent)?;
+        let store = ctx.runtime_env().object_store(&parent)?;
+        let ours = ListingTableUrl::parse(&self.url)?;
+        let objects = |prefix: object_store::path::Path| {
+            store
+                .list(Some(&prefix))
+                .map_ok(|meta| meta.location)
+                .boxed()
+        };
+        let mut doomed: Vec<object_store::path::Path> = objects(ours.prefix().clone())
+            .try_collect()
+            .await
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        let listing = store
+            .list_with_delimiter(Some(parent.prefix()))
+            .await
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        let now = std::time::SystemTime::now();
+        let mut dirs = vec![ours.prefix().clone()];
+        for dir in listing.common_prefixes {
+            let stale = dir
+                .filename()
+                .and_then(|name| uuid::Uuid::parse_str(name).ok())
+                .and_then(|id| id.get_timestamp())
+                .map(|ts| {
+                    let (secs, nanos) = ts.to_unix();
+                    std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+                })
+                .is_some_and(|at| now.duration_since(at).is_ok_and(|age| age > SCRATCH_STALE));
+            if stale {
+                doomed.extend(
+                    objects(dir.clone())
+                        .try_collect::<Vec<_>>()
+                        .await
+                        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?,
+                );
+                dirs.push(dir);
+            }
+        }
+        for path in doomed {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(DataFusionError::ObjectStore(Box::new(e))),
+            }
+        }
+        // A file system keeps the emptied directories (an object store has none).
+        if parent.scheme() == "file" {
+            for dir in dirs {
+                let path = std::path::PathBuf::from(format!("/{dir}"));
+                if let Err(e) = std::fs::remove_dir_all(&path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(DataFusionError::IoError(e));
+                }
+            }
+            if let Ok(path) = parent.get_url().to_file_path() {
+                // Only when empty: another run may be using it.
+                let _ = std::fs::remove_dir(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringViewArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A view kept in scratch files reads back as the same rows, in several files when large
+    /// and as one empty file when empty; clean-up deletes this run's files and a day-old
+    /// run's, and leaves a recent other run's alone.
+    #[tokio::test]
+    async fn scratch_views_read_back_and_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake_url = format!("file://{}/", dir.path().display());
+        let scratch = Scratch::new(&lake_url);
+        let ctx = datafusion::prelude::SessionContext::new();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("role", DataType::Utf8View, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let rows = SCRATCH_FILE_ROWS + 10;
+        let batch = |from: usize, to: usize| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringViewArray::from_iter_values(
+                        (from..to).map(|i| format!("role-{}", i % 7)),
+                    )),
+                    Arc::new(Int64Array::from_iter_values((from..to).map(|i| i as i64))),
+                ],
+            )
+            .unwrap()
+        };
+        let batches = vec![batch(0, SCRATCH_FILE_ROWS), batch(SCRATCH_FILE_ROWS, rows)];
+        let table = scratch
+            .write(&ctx, "big", schema.clone(), &batches)
+            .await
+            .unwrap();
+        ctx.register_table("big", table).unwrap();
+        let empty = scratch
+            .write(&ctx, "none", schema.clone(), &[])
+            .await
+            .unwrap();
+        ctx.register_table("none", empty).unwrap();
+        let got = ctx
+            .sql("SELECT count(*), sum(n), count(DISTINCT role) FROM big")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        use arrow::array::AsArray;
+        use arrow::datatypes::Int64Type;
+        let value = |col: usize| got[0].column(col).as_primitive::<Int64Type>().value(0);
+        assert_eq!(value(0), rows as i64);
+        assert_eq!(value(1), (rows as i64 - 1) * rows as i64 / 2);
+        assert_eq!(value(2), 7);
+        let none = ctx.sql("SELECT * FROM none").await.unwrap();
+        assert_eq!(none.schema().as_arrow().fields(), schema.fields());
+        assert_eq!(none.count().await.unwrap(), 0);
+
+        let ours: Vec<_> = files_under(&dir.path().join("_scratch"));
+        assert_eq!(
+            ours.len(),
+            3,
+            "two files for the large view, one for the empty: {ours:?}"
+        );
+
+        // Another run's directory from two days ago, and one from a minute ago.
+        let at = |secs_ago: u64| {
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+            let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+            let ts = uuid::Timestamp::from_unix(uuid::NoContext, d.as_secs(), d.subsec_nanos());
+            uuid::Uuid::new_v7(ts).to_string()
+        };
+        let (old, recent) = (at(2 * 24 * 3600), at(60));
+        for run in [&old, &recent] {
+            let d = dir.path().join("_scratch").join(run).join("v");
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("part-00000.parquet"), b"x").unwrap();
+        }
+        scratch.clean(&ctx).await.unwrap();
+        let left = files_under(&dir.path().join("_scratch"));
+        assert_eq!(
+            left,
+            vec![
+                dir.path()
+                    .join(format!("_scratch/{recent}/v/part-00000.parquet"))
+            ]
+        );
+        // The emptied directories are gone too, and the scratch directory stays for the
+        // other run.
+        let runs: Vec<_> = std::fs::read_dir(dir.path().join("_scratch"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(runs, vec![recent.clone()]);
+        std::fs::remove_dir_all(dir.path().join("_scratch").join(&recent)).unwrap();
+        let again = Scratch::new(&lake_url);
+        again.write(&ctx, "v", schema.clone(), &[]).await.unwrap();
+        again.clean(&ctx).await.unwrap();
+        assert!(!dir.path().join("_scratch").exists());
+    }
 }

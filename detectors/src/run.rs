@@ -78,9 +78,24 @@ pub struct Ran {
 
 /// Run a set of detectors (see the module's documentation).
 pub async fn run_set(set: RunSet<'_>) -> Result<Ran> {
-    let detected_at = chrono::Utc::now().timestamp_micros();
     let mut ran = Ran::default();
     let sessions = sessions(&set, &mut ran.failures).await?;
+    let result = run_in(&set, &sessions, ran).await;
+    // The shared views' files of a cluster session are deleted whatever happened.
+    for (ctx, _) in &sessions {
+        if let Err(e) = crate::views::release(ctx, set.views).await {
+            tracing::warn!(error = %e, "could not delete the shared views' files");
+        }
+    }
+    result
+}
+
+async fn run_in(
+    set: &RunSet<'_>,
+    sessions: &[(SessionContext, Vec<&Detector>)],
+    mut ran: Ran,
+) -> Result<Ran> {
+    let detected_at = chrono::Utc::now().timestamp_micros();
     let order: BTreeMap<&str, usize> = set
         .detectors
         .iter()
@@ -183,7 +198,12 @@ async fn sessions<'a>(
                 );
                 ready.push((ctx, group));
             }
-            Err(e) => failures.push(e.to_string()),
+            Err(e) => {
+                failures.push(e.to_string());
+                if let Err(e) = crate::views::release(&ctx, set.views).await {
+                    tracing::warn!(error = %e, "could not delete the shared views' files");
+                }
+            }
         }
     }
     Ok(ready)

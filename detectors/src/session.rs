@@ -130,22 +130,9 @@ pub(crate) async fn open_tables(
     // functions), and a whole build side's keys are a plain IN list that row-group
     // statistics and bloom filters can skip by (a partitioned one's filter is not).
     config.options_mut().optimizer.repartition_joins = false;
-    // DATAFUSION_* variables (DATAFUSION_EXECUTION_TARGET_PARTITIONS=4, …) tune the engine.
-    // The name's first one or two underscores separate its sections.
-    for (key, value) in std::env::vars() {
-        if let Some(rest) = key.strip_prefix("DATAFUSION_") {
-            let rest = rest.to_lowercase();
-            let set = (1..=2).any(|sections| {
-                let name = format!("datafusion.{}", rest.replacen('_', ".", sections));
-                config.options_mut().set(&name, &value).is_ok()
-            });
-            if !set {
-                tracing::warn!(variable = %key, "ignoring an unknown or invalid DataFusion setting");
-            }
-        }
-    }
     let ctx = match engine {
         Engine::Local => {
+            apply_env_settings(&mut config);
             let mut ctx = match runtime {
                 Some(rt) => SessionContext::new_with_config_rt(config, rt),
                 None => SessionContext::new_with_config(config),
@@ -167,14 +154,17 @@ pub(crate) async fn open_tables(
             optimizer.enable_join_dynamic_filter_pushdown = false;
             optimizer.enable_topk_dynamic_filter_pushdown = false;
             optimizer.enable_aggregate_dynamic_filter_pushdown = false;
-            let config = config
+            let mut config = config
                 // Ballista's adaptive planner (new in 55) re-plans without end on the
                 // detectors' plans (tens of thousands of stages for one query; choosing a
                 // join's sides again after its dynamic filter was built, which DataFusion
                 // refuses, stalls the job): its static planner is used.
                 .with_ballista_adaptive_query_planner(false)
                 .with_ballista_logical_extension_codec(crate::cluster::Codec::shared())
-                .with_ballista_grpc_client_max_message_size(crate::cluster::MAX_MESSAGE_BYTES);
+                .with_ballista_grpc_client_max_message_size(crate::cluster::MAX_MESSAGE_BYTES)
+                // Shared views are computed once and kept where executors read them.
+                .with_extension(Arc::new(crate::cluster::Scratch::new(&lake.file_url(""))));
+            apply_env_settings(&mut config);
             let runtime = match runtime {
                 Some(rt) => rt,
                 None => datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
@@ -247,6 +237,38 @@ pub(crate) async fn open_tables(
             .map_err(query_err(format!("registering table {name}")))?;
     }
     Ok(ctx)
+}
+
+/// DATAFUSION_* variables (DATAFUSION_EXECUTION_TARGET_PARTITIONS=4, …) tune the engine, over
+/// trailhound's own settings; on a cluster, BALLISTA_* variables too (Ballista's settings,
+/// BALLISTA_OPTIMIZER_BROADCAST_JOIN_THRESHOLD_BYTES=…). The name's first one or two
+/// underscores separate its sections.
+fn apply_env_settings(config: &mut SessionConfig) {
+    let cluster = config
+        .options()
+        .extensions
+        .get::<ballista_core::config::BallistaConfig>()
+        .is_some();
+    for (key, value) in std::env::vars() {
+        let (section, rest) = match (
+            key.strip_prefix("DATAFUSION_"),
+            key.strip_prefix("BALLISTA_"),
+        ) {
+            (Some(rest), _) => ("datafusion", rest),
+            (_, Some(rest)) if cluster => ("ballista", rest),
+            _ => continue,
+        };
+        {
+            let rest = rest.to_lowercase();
+            let set = (1..=2).any(|sections| {
+                let name = format!("{section}.{}", rest.replacen('_', ".", sections));
+                config.options_mut().set(&name, &value).is_ok()
+            });
+            if !set {
+                tracing::warn!(variable = %key, "ignoring an unknown or invalid DataFusion setting");
+            }
+        }
+    }
 }
 
 /// The schema a session reads a lake table's files with (text as string views), without

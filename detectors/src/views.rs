@@ -108,6 +108,8 @@ pub const MATERIALIZED: &[&str] = &[
     "lambda_durations",
     "lambda_log_coverage",
     "daily_calls",
+    "lambda_idle_hours",
+    "multi_network_keys",
 ];
 
 /// The identifiers of a SQL text: what it may name as a table or view.
@@ -146,9 +148,11 @@ fn used_through<'a>(
     used
 }
 
-/// Replace the [`MATERIALIZED`] views that `sqls` read by in-memory tables of their rows, and
-/// recreate the views that read them (a view keeps the plan of what it read when it was
-/// created). Returns each computed view with its rows and seconds.
+/// Replace the [`MATERIALIZED`] views that `sqls` read by tables of their rows, and recreate
+/// the views that read them (a view keeps the plan of what it read when it was created).
+/// The rows are kept in memory, or on a cluster session in files of its
+/// [`Scratch`](crate::cluster::Scratch) directory, which [`release`] deletes. Returns each
+/// computed view with its rows and seconds.
 pub async fn materialize(
     ctx: &SessionContext,
     views: &[View],
@@ -201,7 +205,10 @@ pub async fn materialize(
             // Views reading each other in a circle: one at a time, in the list's order.
             ready = pending[..1].to_vec();
         }
-        let results: Vec<Result<(&str, datafusion::datasource::MemTable, usize, f64)>> =
+        type Table = std::sync::Arc<dyn datafusion::catalog::TableProvider>;
+        let scratch = crate::cluster::Scratch::of(ctx);
+        let scratch = &scratch;
+        let results: Vec<Result<(&str, Table, usize, f64)>> =
             futures::stream::iter(ready.iter().copied())
                 .map(|name| async move {
                     let started = std::time::Instant::now();
@@ -214,8 +221,17 @@ pub async fn materialize(
                         .map_err(|e| crate::cluster::with_function_hint(&plan, e))
                         .map_err(err(name))?;
                     let rows = batches.iter().map(|b| b.num_rows()).sum();
-                    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
-                        .map_err(err(name))?;
+                    // On a cluster, in files its executors read; here, in memory.
+                    let table: Table = match scratch {
+                        Some(scratch) => scratch
+                            .write(ctx, name, schema, &batches)
+                            .await
+                            .map_err(err(name))?,
+                        None => std::sync::Arc::new(
+                            datafusion::datasource::MemTable::try_new(schema, vec![batches])
+                                .map_err(err(name))?,
+                        ),
+                    };
                     Ok((name, table, rows, started.elapsed().as_secs_f64()))
                 })
                 // Unordered: a view that ends early frees its place for the next at once,
@@ -226,8 +242,7 @@ pub async fn materialize(
         for result in results {
             let (name, table, rows, seconds) = result?;
             ctx.deregister_table(name).map_err(err(name))?;
-            ctx.register_table(name, std::sync::Arc::new(table))
-                .map_err(err(name))?;
+            ctx.register_table(name, table).map_err(err(name))?;
             done.push(name);
             computed.push((name.to_string(), rows, seconds));
         }
@@ -235,6 +250,28 @@ pub async fn materialize(
         pending = later.into_iter().filter(|n| !done.contains(n)).collect();
     }
     Ok(computed)
+}
+
+/// After the queries that read them: on a cluster session, delete the files of the views
+/// [`materialize`] computed (and older runs' left behind) and make the views views again.
+/// Nothing to do elsewhere.
+pub async fn release(ctx: &SessionContext, views: &[View]) -> Result<()> {
+    let Some(scratch) = crate::cluster::Scratch::of(ctx) else {
+        return Ok(());
+    };
+    for name in MATERIALIZED {
+        if let Ok(provider) = ctx.table_provider(*name).await
+            && provider.table_type() != datafusion::datasource::TableType::View
+        {
+            let _ = ctx.deregister_table(*name);
+        }
+    }
+    let cleaned = scratch.clean(ctx).await.map_err(|source| Error::Query {
+        context: format!("deleting the shared views' files at {}", scratch.url),
+        source,
+    });
+    register(ctx, views).await?;
+    cleaned
 }
 
 #[cfg(test)]

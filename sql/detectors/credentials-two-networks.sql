@@ -3,39 +3,11 @@
 -- another. A session key lives in one place; two places means it was copied. Each call is
 -- judged by the ten minutes either side of it, so the streaming watch, which reads only the
 -- events shortly before the new ones, finds what a run over the whole lake finds.
-WITH calls AS (
-    SELECT user_identity_access_key_id AS access_key, source_ip_address AS ip
-    FROM cloudtrail
-    WHERE user_identity_access_key_id IS NOT NULL
-      AND user_identity_invoked_by IS NULL
-      AND source_ip_address IS NOT NULL
-      AND NOT ends_with(source_ip_address, '.amazonaws.com')
-      AND source_ip_address <> 'AWS Internal'
-),
-addresses AS (
-    -- Each key's addresses with their networks (few per key: a session lives in one place).
-    SELECT
-        access_key,
-        ip,
-        CASE
-            WHEN contains(ip, ':')
-                THEN split_part(ip, ':', 1) || ':' || split_part(ip, ':', 2) || ':' || split_part(ip, ':', 3)
-            ELSE split_part(ip, '.', 1) || '.' || split_part(ip, '.', 2)
-        END AS network
-    FROM calls
-    GROUP BY access_key, ip
-),
-spread AS (
-    -- Only keys seen from more than one network at all can be flagged.
-    SELECT access_key FROM addresses GROUP BY access_key
-    HAVING min(network) <> max(network)
-),
-suspect AS (
-    -- Their calls, the same calls as above, each with its network. Joined by the key alone:
-    -- the engine looks the few keys up in each row group's bloom filter and reads only the
-    -- row groups that hold them. The conditions and the network are written again rather
-    -- than joined from `addresses`: a CTE is planned anew where it is used, so joining it
-    -- here would scan every call a second time.
+WITH suspect AS (
+    -- Their calls, the same calls as multi_network_keys reads, each with its network. Joined
+    -- by the key alone: the engine looks the few keys up in each row group's bloom filter and
+    -- reads only the row groups that hold them. The network is worked out again rather than
+    -- joined from the view's addresses, which would scan every call a second time.
     SELECT
         e.*,
         CASE
@@ -45,7 +17,7 @@ suspect AS (
             ELSE split_part(e.source_ip_address, '.', 1) || '.' || split_part(e.source_ip_address, '.', 2)
         END AS network
     FROM cloudtrail_evidence e
-    JOIN spread s ON s.access_key = e.user_identity_access_key_id
+    JOIN multi_network_keys s ON s.access_key = e.user_identity_access_key_id
     WHERE e.user_identity_invoked_by IS NULL
       AND e.source_ip_address IS NOT NULL
       AND NOT ends_with(e.source_ip_address, '.amazonaws.com')
